@@ -1,0 +1,66 @@
+"""Runs the whole portal in one terminal: web server, one Celery worker and Celery beat."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Runs the web server (gunicorn), a Celery worker and Celery beat until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes.")
+
+    def handle(self, *args, port: int, host: str, concurrency: int, **options):
+        python = sys.executable
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "portal.settings.base")}
+        commands = {
+            "web": [python, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"{host}:{port}",
+                    "--worker-class", "gthread", "--workers", "1", "--threads", "16",
+                    "--timeout", "0", "--access-logfile", "-"],
+            "worker": [python, "-m", "celery", "-A", "portal", "worker", "--beat",
+                       "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
+                       "--concurrency", str(concurrency), "--loglevel", "INFO"],
+        }
+        children = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
+        self.stdout.write(self.style.SUCCESS(
+            f"Orderly is running: browse http://{host}:{port}/ (API docs at /api/docs/, "
+            f"health at /healthz). Data in {settings.DATA_DIR}. Press Ctrl-C to stop."
+        ))
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping.")
+                        exit_code = child.returncode or 1
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in children.values():
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            self.stdout.write("Stopped.")
+        if exit_code:
+            sys.exit(exit_code)

@@ -1,0 +1,12 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from portal.tenancy.models import Project
+
+
+@login_required
+def home(request):
+    """Lists the projects the user belongs to; each links to its pages."""
+    projects = Project.objects.all() if request.user.is_superuser else \
+        Project.objects.filter(memberships__user=request.user)
+    return render(request, "home.html", {"projects": projects})

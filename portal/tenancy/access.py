@@ -1,0 +1,45 @@
+"""Resolving the project of an API request: `scope` query parameter or `scope` header."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rest_framework import status
+
+from portal.api.errors import ApiError
+
+from .models import ApiToken, Membership, Project, Role
+from .selectors import membership_for, project_by_slug
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    membership: Membership | None  # None for a superuser who is not a member
+
+    @property
+    def is_admin(self) -> bool:
+        return self.membership is None or self.membership.role == Role.ADMIN
+
+
+def requested_scope(request) -> str | None:
+    return request.query_params.get("scope") or request.headers.get("scope") or None
+
+
+def resolve_project_access(request) -> ProjectAccess:
+    """No project: 400; unknown project: 404; not a member: 403."""
+    slug = requested_scope(request)
+    if not slug:
+        raise ApiError(status.HTTP_400_BAD_REQUEST, "PROJECT_REQUIRED",
+                       "Name the project with the `scope` query parameter or header.")
+    project = project_by_slug(slug)
+    if project is None:
+        raise ApiError(status.HTTP_404_NOT_FOUND, "PROJECT_NOT_FOUND", f"Unknown project '{slug}'.")
+    auth = request.auth
+    if isinstance(auth, ApiToken) and auth.project_id != project.pk:
+        raise ApiError(status.HTTP_403_FORBIDDEN, "TOKEN_NOT_VALID_FOR_PROJECT",
+                       "This token was issued for another project.")
+    membership = membership_for(user=request.user, project=project)
+    if membership is None and not request.user.is_superuser:
+        raise ApiError(status.HTTP_403_FORBIDDEN, "NOT_A_PROJECT_MEMBER",
+                       f"You are not a member of project '{slug}'.")
+    return ProjectAccess(project=project, membership=membership)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import health, pages
+
+handler400 = "portal.api.errors.handler400"
+handler403 = "portal.api.errors.handler403"
+handler404 = "portal.api.errors.handler404"
+handler500 = "portal.api.errors.handler500"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("portal.tenancy.urls")),
+    path("", include("portal.catalog.urls")),
+    path("", include("basket.urls")),
+    path("", include("orders.urls")),
+    path("", include("deliveries.urls")),
+    path("", pages.home, name="home"),
+]

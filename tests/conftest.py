@@ -1,0 +1,96 @@
+"""Fixtures shared by every test: projects, members, API clients, a live Celery worker."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from portal.tenancy.models import Project, Role, User
+from portal.tenancy.scope import project_scope
+from portal.tenancy.services import token_issue
+
+from .factories import MembershipFactory, ProjectFactory, UserFactory
+
+
+@dataclass
+class Member:
+    user: User
+    project: Project
+    client: APIClient  # authenticated with a bearer token, `scope` header set
+    token: str
+
+
+def make_member(project: Project, role: str = Role.REGISTERED_USER, email: str | None = None) -> Member:
+    user = UserFactory(**({"email": email} if email else {}))
+    MembershipFactory(user=user, project=project, role=role)
+    issued = token_issue(user=user, project=project)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}", HTTP_SCOPE=project.slug)
+    return Member(user=user, project=project, client=client, token=issued.raw_key)
+
+
+@pytest.fixture
+def project(db) -> Project:
+    return ProjectFactory(slug="alpha", label="Alpha archive")
+
+
+@pytest.fixture
+def other_project(db) -> Project:
+    return ProjectFactory(slug="beta", label="Beta archive")
+
+
+@pytest.fixture
+def two_projects(project, other_project) -> tuple[Project, Project]:
+    return project, other_project
+
+
+@pytest.fixture
+def member(project) -> Member:
+    return make_member(project)
+
+
+@pytest.fixture
+def admin_member(project) -> Member:
+    return make_member(project, Role.ADMIN)
+
+
+@pytest.fixture
+def scoped(project):
+    """Activates `project` as the scope for the test body."""
+    with project_scope(project):
+        yield project
+
+
+@pytest.fixture
+def data_dir(settings):
+    """The per-run data dir (settings.test makes a fresh temporary one)."""
+    return settings.DATA_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_data_dir():
+    yield
+    from django.conf import settings
+
+    if "orderly-test-" in str(settings.DATA_DIR) and not os.environ.get("ORDERLY_KEEP_TEST_DATA"):
+        shutil.rmtree(settings.DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def celery_live_worker(transactional_db):
+    """A real Celery worker (threads) consuming from the configured broker (Redis in CI).
+
+    Tasks run in other threads with their own database connections, so tests using it see
+    only committed data (hence transactional_db).
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from portal.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False,
+                      shutdown_timeout=30, loglevel="WARNING") as worker:
+        yield worker
