@@ -1,0 +1,134 @@
+from django.conf import settings
+from django.db import models
+
+from portal.catalog.models import Dataset, DataFile, StorageTier
+from portal.tenancy.models import TenantModel
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    DONE = "DONE"
+    DONE_WITH_WARNING = "DONE_WITH_WARNING"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    DELETED = "DELETED"
+
+
+class Order(TenantModel):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=50)
+    creation_date = models.DateTimeField()
+    expiration_date = models.DateTimeField()
+    # Only orders.transitions assigns status (see STYLE.md, "State machines").
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    status_date = models.DateTimeField()
+    percent_completed = models.PositiveSmallIntegerField(default=0)
+    files_in_error_count = models.PositiveIntegerField(default=0)
+    available_files_count = models.PositiveIntegerField(default=0)
+    waiting_for_user = models.BooleanField(default=False)
+    frontend_url = models.URLField(max_length=2000, blank=True)
+    message = models.TextField(blank=True)
+    # What was ordered (the basket's dated selections), so `restart` can order it again.
+    selection = models.JSONField(default=list, blank=True)
+    files_count = models.PositiveIntegerField(default=0)
+    files_size = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "owner", "label"], name="order_label_unique_per_owner")
+        ]
+        indexes = [
+            models.Index(fields=["project", "owner", "-creation_date"], name="order_owner_created"),
+            models.Index(fields=["project", "status", "expiration_date"], name="order_status_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.label}"
+
+
+class DatasetTask(TenantModel):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="dataset_tasks")
+    dataset = models.ForeignKey(Dataset, on_delete=models.SET_NULL, null=True, related_name="+")
+    dataset_label = models.CharField(max_length=255)
+    dataset_ip_id = models.CharField(max_length=255)
+    objects_count = models.PositiveIntegerField(default=0)
+    files_count = models.PositiveIntegerField(default=0)
+    files_size = models.PositiveBigIntegerField(default=0)
+    # The frozen selection of this dataset (queries, dates, file filters).
+    selection = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class SubOrderState(models.TextChoices):
+    WAITING = "WAITING"    # not started: over the user's limit of sub-orders in flight
+    STAGING = "STAGING"    # its files are being made available
+    STAGED = "STAGED"      # every file in a final state, some not downloaded yet
+    DONE = "DONE"          # downloaded (or nothing left to download): frees a slot
+
+
+class SubOrder(TenantModel):
+    """A slice of a dataset task (at most the project's max files / max bytes)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="sub_orders")
+    dataset_task = models.ForeignKey(DatasetTask, on_delete=models.CASCADE, related_name="sub_orders")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=SubOrderState.choices, default=SubOrderState.WAITING)
+    files_count = models.PositiveIntegerField(default=0)
+    files_size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Set when a worker claims the staging; a beat job re-dispatches ones stuck too long.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "owner", "state"], name="suborder_owner_state")]
+
+
+class FileState(models.TextChoices):
+    PENDING = "PENDING"
+    AVAILABLE = "AVAILABLE"
+    DOWNLOADED = "DOWNLOADED"
+    DOWNLOAD_ERROR = "DOWNLOAD_ERROR"      # was available, download failed; retryable
+    PROCESSING_ERROR = "PROCESSING_ERROR"
+    ERROR = "ERROR"                        # staging failed
+
+
+FINAL_FILE_STATES = (FileState.AVAILABLE, FileState.DOWNLOADED, FileState.DOWNLOAD_ERROR,
+                     FileState.PROCESSING_ERROR, FileState.ERROR)
+ERROR_FILE_STATES = (FileState.DOWNLOAD_ERROR, FileState.PROCESSING_ERROR, FileState.ERROR)
+
+
+class OrderDataFile(TenantModel):
+    """One file of an order, with a copy of the catalog facts it was ordered with."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files")
+    sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files")
+    data_file = models.ForeignKey(DataFile, on_delete=models.SET_NULL, null=True, related_name="+")
+    product_id = models.CharField(max_length=255, help_text="ipId of the data object.")
+    data_type = models.CharField(max_length=20)
+    filename = models.CharField(max_length=255)
+    mime_type = models.CharField(max_length=127)
+    size = models.PositiveBigIntegerField()
+    checksum = models.CharField(max_length=32)
+    sha256 = models.CharField(max_length=64)
+    crc32 = models.PositiveBigIntegerField()
+    tier = models.CharField(max_length=10, choices=StorageTier.choices)
+    location = models.CharField(max_length=1024)
+    state = models.CharField(max_length=20, choices=FileState.choices, default=FileState.PENDING)
+    state_date = models.DateTimeField(auto_now=True)
+    error_reason = models.TextField(blank=True)
+    # Where a NEARLINE file was restored in the order cache (relative to it).
+    cache_path = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["project", "order", "state"], name="orderfile_order_state"),
+            models.Index(fields=["sub_order", "state"], name="orderfile_suborder_state"),
+        ]
