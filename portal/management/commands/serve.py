@@ -4,9 +4,22 @@ import signal
 import subprocess
 import sys
 import time
+from ctypes import CDLL
+from ctypes.util import find_library
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in each child before exec: if `serve` itself is killed, the child gets SIGTERM."""
+    try:
+        CDLL(find_library("c") or "libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: children are still stopped on a normal exit
+        pass
 
 
 class Command(BaseCommand):
@@ -28,7 +41,8 @@ class Command(BaseCommand):
                        "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
                        "--concurrency", str(concurrency), "--loglevel", "INFO"],
         }
-        children = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
+        children = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR,
+                                                 preexec_fn=_die_with_parent) for name, cmd in commands.items()}
         self.stdout.write(self.style.SUCCESS(
             f"Orderly is running: browse http://{host}:{port}/ (API docs at /api/docs/, "
             f"health at /healthz). Data in {settings.DATA_DIR}. Press Ctrl-C to stop."
