@@ -12,8 +12,11 @@ class Basket(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(TenantModel.Meta):
         constraints = [models.UniqueConstraint(fields=["project", "owner"], name="basket_one_per_owner")]
+
+    def __str__(self) -> str:
+        return f"Basket #{self.pk}"
 
 
 class CountsMixin(models.Model):
@@ -36,7 +39,12 @@ class BasketDatasetSelection(TenantModel, CountsMixin):
     filename_pattern = models.CharField(max_length=500, blank=True)
 
     class Meta(TenantModel.Meta):
+        ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["basket", "dataset"], name="basket_dataset_unique")]
+        indexes = [models.Index(fields=["project", "basket"], name="basket_dssel_project_basket")]
+
+    def __str__(self) -> str:
+        return f"Dataset selection #{self.pk}"
 
 
 class BasketItemSelection(TenantModel, CountsMixin):
@@ -53,3 +61,11 @@ class BasketItemSelection(TenantModel, CountsMixin):
 
     class Meta(TenantModel.Meta):
         ordering = ["date", "id"]
+        # The date identifies an item selection in the API (DELETE .../{itemsSelectionDate}).
+        constraints = [
+            models.UniqueConstraint(fields=["dataset_selection", "date"], name="basket_item_date_unique")
+        ]
+        indexes = [models.Index(fields=["project", "dataset_selection"], name="basket_item_project_dssel")]
+
+    def __str__(self) -> str:
+        return f"Items selection of {self.date:%Y-%m-%dT%H:%M:%S.%fZ}"

@@ -1,0 +1,54 @@
+from django.contrib import admin
+
+from portal.tenancy.admin import ProjectScopedAdmin
+
+from .models import Basket, BasketDatasetSelection, BasketItemSelection
+
+COUNT_FIELDS = ("objects_count", "files_count", "files_size", "quota")
+
+
+class BasketItemSelectionInline(admin.TabularInline):
+    model = BasketItemSelection
+    extra = 0
+    fields = ("date", "open_search_request", "included_ip_ids", "excluded_ip_ids", *COUNT_FIELDS)
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return BasketItemSelection.unscoped_objects.all()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Basket)
+class BasketAdmin(ProjectScopedAdmin):
+    list_display = ["id", "owner", "project", "created_at", "updated_at"]
+    list_filter = ["project"]
+    search_fields = ["owner__email"]
+    list_select_related = ["owner", "project"]
+    readonly_fields = ["created_at", "updated_at"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(BasketDatasetSelection)
+class BasketDatasetSelectionAdmin(ProjectScopedAdmin):
+    list_display = ["id", "basket", "dataset", "project", *COUNT_FIELDS]
+    list_filter = ["project"]
+    search_fields = ["basket__owner__email", "dataset__label", "dataset__ip_id"]
+    list_select_related = ["basket", "dataset", "project"]
+    readonly_fields = list(COUNT_FIELDS)
+    raw_id_fields = ["basket", "dataset"]
+    inlines = [BasketItemSelectionInline]
+
+
+@admin.register(BasketItemSelection)
+class BasketItemSelectionAdmin(ProjectScopedAdmin):
+    list_display = ["id", "dataset_selection", "date", "project", *COUNT_FIELDS]
+    list_filter = ["project"]
+    search_fields = ["open_search_request", "dataset_selection__basket__owner__email"]
+    list_select_related = ["dataset_selection", "project"]
+    date_hierarchy = "date"
+    readonly_fields = list(COUNT_FIELDS)
+    raw_id_fields = ["dataset_selection"]

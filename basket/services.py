@@ -1,0 +1,309 @@
+"""Writes of the basket. Counts are computed by aggregate queries and stored on the rows;
+every change recomputes the counts it affects, so they stay right after removals."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from portal.catalog.models import DEFAULT_ORDER_TYPES, ORDERABLE_TYPES, DataObject, Dataset
+from portal.tenancy.models import Project
+
+from . import codes
+from .dates import ONE_MS, ceil_to_ms, format_date
+from .models import Basket, BasketDatasetSelection, BasketItemSelection
+from .selectors import (
+    Counts,
+    FileFilter,
+    ItemCriteria,
+    counts_by_dataset,
+    file_filter_of,
+    item_criteria_of,
+    item_criteria_q,
+    selection_counts,
+    selection_objects,
+)
+
+MAX_IP_IDS = 10_000
+MAX_PATTERN_LENGTH = 500
+
+
+class NothingToOrder(Exception):
+    """The selection adds no orderable file: nothing was stored."""
+
+
+class SelectionInvalid(Exception):
+    """A selection request that names something that does not exist (message for the client)."""
+
+
+class FileFilterInvalid(Exception):
+    """Unknown file type or a pattern that is not a regular expression (message for the client)."""
+
+
+class ItemsSelectionNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SelectionRequest:
+    """A normalised POST /order/basket/selection, whichever body shape it came in."""
+
+    query: str = ""
+    dataset_ip_id: str | None = None
+    included_ip_ids: tuple[str, ...] = ()
+    excluded_ip_ids: tuple[str, ...] = ()
+
+
+def _set_counts(row, counts: Counts) -> None:
+    row.objects_count = counts.objects_count
+    row.files_count = counts.files_count
+    row.files_size = counts.files_size
+    row.quota = counts.quota
+
+
+_COUNT_FIELDS = ["objects_count", "files_count", "files_size", "quota"]
+
+
+def _lock_basket(*, project: Project, basket_id: int) -> Basket:
+    # Serialises the changes of one basket (two tabs adding at once).
+    return Basket.objects.select_for_update().get(project=project, pk=basket_id)
+
+
+def _selection_date(*, project: Project, basket: Basket) -> dt.datetime:
+    """Now, rounded up to the millisecond, later than every item date of the basket.
+
+    Waits (at most a few ms) until that instant has passed, so every object created before
+    this call is at or before the date and every object created after it is later.
+    """
+    date = ceil_to_ms(timezone.now())
+    latest = BasketItemSelection.objects.filter(project=project, dataset_selection__basket=basket).aggregate(
+        latest=Max("date")
+    )["latest"]
+    if latest is not None and latest >= date:
+        date = latest + ONE_MS
+    wait = (date - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(min(wait, 0.05))
+    return date
+
+
+def dataset_selection_refresh_counts(*, project: Project, dataset_selection: BasketDatasetSelection) -> None:
+    """Recomputes the counts of every item selection and of the dataset selection (their OR)."""
+    items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
+    file_filter = file_filter_of(dataset_selection)
+    for item in items:
+        objects = selection_objects(
+            project=project, dataset_id=dataset_selection.dataset_id, criteria=[item_criteria_of(item)]
+        )
+        _set_counts(item, selection_counts(project=project, objects=objects, file_filter=file_filter))
+    BasketItemSelection.objects.bulk_update(items, _COUNT_FIELDS)
+    _refresh_dataset_counts(project=project, dataset_selection=dataset_selection, items=items)
+
+
+def _refresh_dataset_counts(
+    *, project: Project, dataset_selection: BasketDatasetSelection, items: list[BasketItemSelection]
+) -> None:
+    objects = selection_objects(
+        project=project, dataset_id=dataset_selection.dataset_id, criteria=[item_criteria_of(i) for i in items]
+    )
+    counts = selection_counts(project=project, objects=objects, file_filter=file_filter_of(dataset_selection))
+    _set_counts(dataset_selection, counts)
+    dataset_selection.save(update_fields=_COUNT_FIELDS)
+
+
+@transaction.atomic
+def basket_add_selection(*, project: Project, owner, selection: SelectionRequest) -> Basket:
+    """Adds one dated item selection to the selection of every dataset the request reaches
+    with at least one orderable file, creating the basket and dataset selections as needed.
+
+    Raises QuerySyntaxError (bad query), SelectionInvalid (unknown dataset) or NothingToOrder
+    (nothing stored then).
+    """
+    criteria = ItemCriteria(
+        query=selection.query,
+        date=None,
+        included_ip_ids=selection.included_ip_ids,
+        excluded_ip_ids=selection.excluded_ip_ids,
+    )
+    matches = item_criteria_q(project=project, criteria=criteria)  # parses before any write
+    objects = DataObject.objects.filter(project=project)
+    if selection.dataset_ip_id:
+        dataset_id = (
+            Dataset.objects.filter(project=project, ip_id=selection.dataset_ip_id).values_list("pk", flat=True).first()
+        )
+        if dataset_id is None:
+            raise SelectionInvalid(codes.UNKNOWN_DATASET)
+        objects = objects.filter(dataset_id=dataset_id)
+
+    basket, _ = Basket.objects.get_or_create(project=project, owner=owner)
+    basket = _lock_basket(project=project, basket_id=basket.pk)
+    date = _selection_date(project=project, basket=basket)
+    objects = objects.filter(matches, creation_date__lte=date)
+
+    existing = {s.dataset_id: s for s in BasketDatasetSelection.objects.filter(project=project, basket=basket)}
+    filters = {dataset_id: file_filter_of(s) for dataset_id, s in existing.items()}
+    per_dataset = counts_by_dataset(project=project, objects=objects, filters=filters)
+    added = {dataset_id: counts for dataset_id, counts in per_dataset.items() if counts.files_count}
+    if not added:
+        raise NothingToOrder  # rolls back a basket created just now
+
+    for dataset_id in sorted(added):
+        counts = added[dataset_id]
+        dataset_selection = existing.get(dataset_id)
+        is_new = dataset_selection is None
+        if is_new:
+            dataset_selection = BasketDatasetSelection(project=project, basket=basket, dataset_id=dataset_id)
+            _set_counts(dataset_selection, counts)  # its only item: same counts
+            dataset_selection.save()
+        item = BasketItemSelection(
+            project=project,
+            dataset_selection=dataset_selection,
+            date=date,
+            open_search_request=selection.query,
+            included_ip_ids=list(selection.included_ip_ids),
+            excluded_ip_ids=list(selection.excluded_ip_ids),
+        )
+        _set_counts(item, counts)
+        item.save()
+        if not is_new:
+            items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
+            _refresh_dataset_counts(project=project, dataset_selection=dataset_selection, items=items)
+    basket.save(update_fields=["updated_at"])
+    return basket
+
+
+def validate_file_filter(*, file_types: list[str] | None, filename_pattern: str | None) -> FileFilter:
+    """Raises FileFilterInvalid naming the unknown type or the bad pattern."""
+    types: list[str] = []
+    for file_type in file_types or []:
+        if file_type not in ORDERABLE_TYPES:
+            allowed = ", ".join(ORDERABLE_TYPES)
+            raise FileFilterInvalid(f"fileTypes: '{file_type}' is not an orderable file type ({allowed})")
+        if file_type not in types:
+            types.append(file_type)
+    pattern = filename_pattern or ""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise FileFilterInvalid(f"fileNamePattern: at most {MAX_PATTERN_LENGTH} characters")
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise FileFilterInvalid(f"fileNamePattern: not a regular expression ({exc})") from None
+        if connection.vendor == "postgresql":
+            # PostgreSQL's regex dialect differs from Python's: it must accept it too.
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("SELECT '' ~ %s", [f"^(?:{pattern})$"])
+            except DatabaseError:
+                raise FileFilterInvalid("fileNamePattern: not a regular expression the database accepts") from None
+    return FileFilter(file_types=tuple(types) or DEFAULT_ORDER_TYPES, filename_pattern=pattern)
+
+
+@transaction.atomic
+def dataset_selection_update_file_filters(
+    *, project: Project, dataset_selection: BasketDatasetSelection, file_types: list[str] | None,
+    filename_pattern: str | None,
+) -> BasketDatasetSelection:
+    """Sets (or, both empty, removes) the file filters and recomputes the counts."""
+    validate_file_filter(file_types=file_types, filename_pattern=filename_pattern)
+    _lock_basket(project=project, basket_id=dataset_selection.basket_id)
+    types: list[str] = []
+    for file_type in file_types or []:
+        if file_type not in types:
+            types.append(file_type)
+    dataset_selection.file_types = types
+    dataset_selection.filename_pattern = filename_pattern or ""
+    dataset_selection.save(update_fields=["file_types", "filename_pattern"])
+    dataset_selection_refresh_counts(project=project, dataset_selection=dataset_selection)
+    return dataset_selection
+
+
+@transaction.atomic
+def dataset_selection_remove_items(
+    *, project: Project, dataset_selection: BasketDatasetSelection, date: dt.datetime
+) -> None:
+    """Removes the item selection of that date; the dataset selection goes with its last item."""
+    _lock_basket(project=project, basket_id=dataset_selection.basket_id)
+    deleted, _ = BasketItemSelection.objects.filter(
+        project=project, dataset_selection=dataset_selection, date=date
+    ).delete()
+    if not deleted:
+        raise ItemsSelectionNotFound(format_date(date))
+    items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
+    if not items:
+        dataset_selection.delete()
+        return
+    _refresh_dataset_counts(project=project, dataset_selection=dataset_selection, items=items)
+
+
+@transaction.atomic
+def dataset_selection_remove(*, project: Project, dataset_selection: BasketDatasetSelection) -> None:
+    _lock_basket(project=project, basket_id=dataset_selection.basket_id)
+    BasketDatasetSelection.objects.filter(project=project, pk=dataset_selection.pk).delete()
+
+
+@transaction.atomic
+def basket_empty(*, basket: Basket) -> None:
+    """Deletes every selection of the basket (the basket itself stays, empty)."""
+    project = basket.project
+    _lock_basket(project=project, basket_id=basket.pk)
+    BasketItemSelection.objects.filter(project=project, dataset_selection__basket=basket).delete()
+    BasketDatasetSelection.objects.filter(project=project, basket=basket).delete()
+
+
+@transaction.atomic
+def basket_delete(*, project: Project, owner) -> None:
+    """DELETE /order/basket: the basket and its selections go (a later GET answers 204)."""
+    Basket.objects.filter(project=project, owner=owner).delete()
+
+
+def basket_snapshot(*, basket: Basket) -> list[dict]:
+    """A JSON-serialisable, frozen description of the basket, one entry per dataset selection:
+    enough for `selectors.snapshot_dataset_files` to find the same files later, whatever is
+    ingested or changed in the basket meanwhile."""
+    project = basket.project
+    selections = (
+        BasketDatasetSelection.objects.filter(project=project, basket=basket)
+        .select_related("dataset")
+        .prefetch_related("item_selections")
+        .order_by("id")
+    )
+    snapshot = []
+    for selection in selections:
+        items = sorted(selection.item_selections.all(), key=lambda i: (i.date, i.pk))
+        snapshot.append({
+            "dataset_selection_id": selection.pk,
+            "dataset_id": selection.dataset_id,
+            "dataset_ip_id": selection.dataset.ip_id,
+            "dataset_label": selection.dataset.label,
+            "file_types": list(selection.file_types or DEFAULT_ORDER_TYPES),
+            "filename_pattern": selection.filename_pattern or "",
+            "objects_count": selection.objects_count,
+            "files_count": selection.files_count,
+            "files_size": selection.files_size,
+            "items": [
+                {
+                    "query": item.open_search_request,
+                    "date": format_date(item.date),
+                    "included_ip_ids": list(item.included_ip_ids or []),
+                    "excluded_ip_ids": list(item.excluded_ip_ids or []),
+                }
+                for item in items
+            ],
+        })
+    return snapshot
+
+
+def selection_request_from_ip_ids(
+    *, query: str | None, ip_ids: list[str] | None
+) -> SelectionRequest:
+    """The older body shape: a query minus ipIds, or just the ipIds."""
+    ip_ids = tuple(dict.fromkeys(ip_ids or ()))
+    if query and query.strip():
+        return SelectionRequest(query=query, excluded_ip_ids=ip_ids)
+    return SelectionRequest(included_ip_ids=ip_ids)
