@@ -116,6 +116,16 @@ def _refresh_dataset_counts(
     dataset_selection.save(update_fields=_COUNT_FIELDS)
 
 
+def _ip_ids_by_dataset(*, project: Project, ip_ids: tuple[str, ...], dataset_ids: list[int]) -> dict[int, set[str]]:
+    if not ip_ids:
+        return {}
+    result: dict[int, set[str]] = {}
+    rows = DataObject.objects.filter(project=project, ip_id__in=list(ip_ids), dataset_id__in=dataset_ids)
+    for dataset_id, ip_id in rows.values_list("dataset_id", "ip_id"):
+        result.setdefault(dataset_id, set()).add(ip_id)
+    return result
+
+
 @transaction.atomic
 def basket_add_selection(*, project: Project, owner, selection: SelectionRequest) -> Basket:
     """Adds one dated item selection to the selection of every dataset the request reaches
@@ -152,8 +162,13 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
     if not added:
         raise NothingToOrder  # rolls back a basket created just now
 
+    # Each dataset's item keeps only the explicit ipIds of that dataset's objects.
+    explicit_ids = _ip_ids_by_dataset(
+        project=project, ip_ids=selection.included_ip_ids + selection.excluded_ip_ids, dataset_ids=list(added)
+    )
     for dataset_id in sorted(added):
         counts = added[dataset_id]
+        own_ids = explicit_ids.get(dataset_id, set())
         dataset_selection = existing.get(dataset_id)
         is_new = dataset_selection is None
         if is_new:
@@ -165,8 +180,8 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
             dataset_selection=dataset_selection,
             date=date,
             open_search_request=selection.query,
-            included_ip_ids=list(selection.included_ip_ids),
-            excluded_ip_ids=list(selection.excluded_ip_ids),
+            included_ip_ids=[i for i in selection.included_ip_ids if i in own_ids],
+            excluded_ip_ids=[i for i in selection.excluded_ip_ids if i in own_ids],
         )
         _set_counts(item, counts)
         item.save()
