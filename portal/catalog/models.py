@@ -44,6 +44,8 @@ class DataObject(TenantModel):
     creation_date = models.DateTimeField("creationDate", db_index=True)
     # Searchable `tags:` values, kept as a list.
     tags = models.JSONField(default=list, blank=True)
+    # The same tags as `|tag1|tag2|`, so `tags:x` is a portable LIKE (no JSON contains on SQLite).
+    tags_index = models.TextField(default="", blank=True, editable=False)
     properties = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -55,6 +57,15 @@ class DataObject(TenantModel):
 
     def __str__(self) -> str:
         return self.label
+
+    @staticmethod
+    def tags_index_for(tags) -> str:
+        return "|" + "|".join(str(t) for t in tags or []) + "|" if tags else ""
+
+    def save(self, *args, **kwargs):
+        # Derived column: bulk loaders set it themselves (bulk_create skips save()).
+        self.tags_index = self.tags_index_for(self.tags)
+        super().save(*args, **kwargs)
 
 
 class DataFile(TenantModel):

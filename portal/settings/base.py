@@ -207,3 +207,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Catalog (portal.catalog) -----------------------------------------------------------
+# Optional S3-compatible ONLINE tier, e.g. s3://bucket/prefix?endpoint_url=https://minio:9000
+# (needs `pip install 'django-storages[s3]'` and the usual AWS_* credentials). Empty: local disk.
+ONLINE_STORAGE_URL = env.str("ORDERLY_ONLINE_STORAGE_URL", default="")
