@@ -34,14 +34,25 @@ class Order(TenantModel):
     selection = models.JSONField(default=list, blank=True)
     files_count = models.PositiveIntegerField(default=0)
     files_size = models.PositiveBigIntegerField(default=0)
+    # Set once the background build resolved the files and made the sub-orders.
+    built_at = models.DateTimeField(null=True, blank=True)
+    # `Idempotency-Key` of the creation request: a retry returns this order.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    # Mails already sent (claimed with a compare-and-set, so a retried task does not resend).
+    created_mail_at = models.DateTimeField(null=True, blank=True)
+    ready_mail_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "owner", "label"], name="order_label_unique_per_owner")
+            models.UniqueConstraint(fields=["project", "owner", "label"], name="order_label_unique_per_owner"),
+            models.UniqueConstraint(fields=["project", "owner", "idempotency_key"],
+                                    condition=~models.Q(idempotency_key=""), name="order_idempotency_key"),
         ]
         indexes = [
             models.Index(fields=["project", "owner", "-creation_date"], name="order_owner_created"),
             models.Index(fields=["project", "status", "expiration_date"], name="order_status_expiry"),
+            models.Index(fields=["expiration_date"], name="order_expiry_sweep"),
         ]
 
     def __str__(self) -> str:
@@ -61,6 +72,8 @@ class DatasetTask(TenantModel):
 
     class Meta:
         ordering = ["id"]
+        # A build retried while the first run is still going fails here instead of doubling files.
+        constraints = [models.UniqueConstraint(fields=["order", "dataset_ip_id"], name="datasettask_once_per_order")]
 
 
 class SubOrderState(models.TextChoices):
@@ -87,7 +100,10 @@ class SubOrder(TenantModel):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["project", "owner", "state"], name="suborder_owner_state")]
+        indexes = [
+            models.Index(fields=["project", "owner", "state"], name="suborder_owner_state"),
+            models.Index(fields=["state", "claimed_at"], name="suborder_stuck_sweep"),
+        ]
 
 
 class FileState(models.TextChoices):

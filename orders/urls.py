@@ -1,1 +1,18 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import apis
+
+P = "api/v1/rs-order"
+
+urlpatterns = [
+    path(f"{P}/user/orders", apis.UserOrderListCreateApi.as_view(), name="user-orders"),
+    path(f"{P}/user/orders/<int:orderId>", apis.UserOrderDetailApi.as_view(), name="user-order"),
+    path(f"{P}/user/orders/pause/<int:orderId>", apis.UserOrderPauseApi.as_view(), name="user-order-pause"),
+    path(f"{P}/user/orders/resume/<int:orderId>", apis.UserOrderResumeApi.as_view(), name="user-order-resume"),
+    path(f"{P}/user/orders/remove/<int:orderId>", apis.UserOrderRemoveApi.as_view(), name="user-order-remove"),
+    path(f"{P}/user/orders/<int:orderId>/retry", apis.UserOrderRetryApi.as_view(), name="user-order-retry"),
+    path(f"{P}/user/orders/<int:orderId>/restart", apis.UserOrderRestartApi.as_view(), name="user-order-restart"),
+    path(f"{P}/orders", apis.AdminOrderListApi.as_view(), name="orders"),
+    path(f"{P}/orders/search", apis.AdminOrderSearchApi.as_view(), name="orders-search"),
+    path(f"{P}/orders/csv", apis.AdminOrderCsvApi.as_view(), name="orders-csv"),
+]

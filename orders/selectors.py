@@ -1,0 +1,88 @@
+"""Reads of orders: one query per list (plus one prefetch), filters by project explicitly."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+from rest_framework import status as http
+
+from portal.api.errors import ApiError
+from portal.tenancy.models import Project
+
+from . import codes
+from .models import DatasetTask, Order, OrderStatus
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """Admin filters (GET /orders query or POST /orders/search body)."""
+
+    owner_email: str | None = None
+    statuses: tuple[str, ...] = field(default_factory=tuple)
+    statuses_mode: str = "INCLUDE"  # or EXCLUDE
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    waiting_for_user: bool | None = None
+
+
+def _with_body_relations(qs: QuerySet) -> QuerySet:
+    tasks = DatasetTask.unscoped_objects.only(
+        "id", "order_id", "dataset_label", "objects_count", "files_count", "files_size").order_by("id")
+    return qs.select_related("owner").prefetch_related(Prefetch("dataset_tasks", queryset=tasks))
+
+
+def order_for_caller(*, project: Project, user, order_id: int, is_admin: bool) -> Order:
+    """The order if the caller owns it or administers the project: 404 unknown, 403 not theirs."""
+    order = _with_body_relations(Order.objects.filter(project=project, id=order_id)).first()
+    if order is None:
+        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
+    if order.owner_id != user.pk and not is_admin:
+        raise ApiError(http.HTTP_403_FORBIDDEN, codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
+    return order
+
+
+def order_check_caller(*, project: Project, user, order_id: int, is_admin: bool) -> None:
+    """The same checks as order_for_caller, with one light query (before a locking service)."""
+    owner_id = Order.objects.filter(project=project, id=order_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
+    if owner_id != user.pk and not is_admin:
+        raise ApiError(http.HTTP_403_FORBIDDEN, codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
+
+
+def order_list_for_owner(*, project: Project, owner) -> QuerySet[Order]:
+    """The owner's orders except DELETED ones, newest first."""
+    qs = Order.objects.filter(project=project, owner=owner).exclude(status=OrderStatus.DELETED)
+    return _with_body_relations(qs).order_by("-creation_date", "-id")
+
+
+def _filtered(project: Project, filters: OrderFilters) -> QuerySet[Order]:
+    qs = Order.objects.filter(project=project)
+    if filters.owner_email:
+        qs = qs.filter(owner__email__iexact=filters.owner_email)
+    if filters.statuses:
+        if filters.statuses_mode == "EXCLUDE":
+            qs = qs.exclude(status__in=filters.statuses)
+        else:
+            qs = qs.filter(status__in=filters.statuses)
+    if filters.created_after:
+        qs = qs.filter(creation_date__gte=filters.created_after)
+    if filters.created_before:
+        qs = qs.filter(creation_date__lte=filters.created_before)
+    if filters.waiting_for_user is not None:
+        qs = qs.filter(waiting_for_user=filters.waiting_for_user)
+    return qs
+
+
+def order_list_for_admin(*, project: Project, filters: OrderFilters) -> QuerySet[Order]:
+    return _with_body_relations(_filtered(project, filters)).order_by("-creation_date", "-id")
+
+
+CSV_COLUMNS = ("id", "creation_date", "expiration_date", "owner__email", "status", "status_date",
+               "percent_completed", "files_in_error_count", "files_size", "files_count")
+
+
+def order_csv_rows(*, project: Project, filters: OrderFilters, chunk_size: int = 2000):
+    """Plain tuples by id, fetched in chunks (server-side cursor on PostgreSQL)."""
+    return _filtered(project, filters).order_by("id").values_list(*CSV_COLUMNS).iterator(chunk_size=chunk_size)
