@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -407,13 +406,10 @@ def _restore_one(*, project: Project, order_file: OrderDataFile) -> None:
     relpath = cache.order_file_cache_relpath(project_slug=project.slug, order_id=order_file.order_id,
                                              order_file_id=order_file.pk, filename=order_file.filename)
     target = Path(settings.ORDER_CACHE_DIR) / relpath
-    partial = target.with_name(target.name + ".part")
     try:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        restore_nearline(order_file.data_file, partial)
-        os.replace(partial, target)  # whole files only in the cache
+        # Writes to a temporary name and renames: the cache only holds whole, verified files.
+        restore_nearline(order_file.data_file, target)
     except (RestoreFailed, OSError) as exc:
-        partial.unlink(missing_ok=True)
         files.update(state=FileState.ERROR, error_reason=str(exc) or exc.__class__.__name__,
                      state_date=timezone.now())
         return

@@ -1,0 +1,83 @@
+"""Orders test helpers: catalogs with real files, baskets, orders built and staged for real."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+from basket.services import SelectionRequest, basket_add_selection
+from orders import services
+from orders.models import Order, OrderDataFile, SubOrder
+from portal.catalog.models import DataType, StorageTier
+from portal.tenancy.scope import project_scope
+from tests.catalog.factories import DataFileFactory, DataObjectFactory, DatasetFactory
+
+ORDERS_URL = "/api/v1/rs-order/user/orders"
+ADMIN_ORDERS_URL = "/api/v1/rs-order/orders"
+
+
+def make_objects(project, *, count=3, files=((DataType.RAWDATA, 100),), tier=StorageTier.ONLINE, dataset=None,
+                 label="Scenes"):
+    """`count` data objects of one dataset, each with real files of (type, size)."""
+    dataset = dataset or DatasetFactory(project=project, label=label)
+    objects = []
+    for _ in range(count):
+        obj = DataObjectFactory(dataset=dataset)
+        for index, (data_type, size) in enumerate(files):
+            DataFileFactory(data_object=obj, data_type=data_type, tier=tier,
+                            content=(f"{obj.ip_id}/{index}/".encode() * size)[:size],
+                            filename=f"{obj.label.replace(' ', '_')}_{index}.dat")
+        objects.append(obj)
+    return objects
+
+
+def fill_basket(member, objects) -> None:
+    with project_scope(member.project):
+        basket_add_selection(project=member.project, owner=member.user,
+                             selection=SelectionRequest(included_ip_ids=tuple(o.ip_id for o in objects)))
+
+
+@contextmanager
+def tasks_run_inline(django_capture_on_commit_callbacks):
+    """Tasks enqueued on commit run at once, in this thread (Celery eager mode)."""
+    from portal.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def run_tasks(django_capture_on_commit_callbacks):
+    return lambda: tasks_run_inline(django_capture_on_commit_callbacks)
+
+
+def order_of(member, objects, *, label=None, run=None) -> Order:
+    """Basket with `objects`, then an order through the service; built and staged when `run`."""
+    fill_basket(member, objects)
+    with project_scope(member.project):
+        if run is not None:
+            with run():
+                order = services.order_create(project=member.project, owner=member.user, label=label)
+        else:
+            order = services.order_create(project=member.project, owner=member.user, label=label)
+        return Order.objects.get(pk=order.pk)
+
+
+def reload(order) -> Order:
+    return Order.unscoped_objects.get(pk=order.pk)
+
+
+def file_states(order) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for state in OrderDataFile.unscoped_objects.filter(order_id=order.pk).values_list("state", flat=True):
+        out[state] = out.get(state, 0) + 1
+    return out
+
+
+def sub_states(order) -> list[str]:
+    return list(SubOrder.unscoped_objects.filter(order_id=order.pk).order_by("id").values_list("state", flat=True))
