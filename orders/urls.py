@@ -16,3 +16,6 @@ urlpatterns = [
     path(f"{P}/orders/search", apis.AdminOrderSearchApi.as_view(), name="orders-search"),
     path(f"{P}/orders/csv", apis.AdminOrderCsvApi.as_view(), name="orders-csv"),
 ]
+
+from .downloads.urls import urlpatterns as downloads_urlpatterns  # noqa: E402
+urlpatterns += downloads_urlpatterns

@@ -1,0 +1,1 @@
+"""File downloads of orders: available files, single files, resumable zips and metalinks."""

@@ -1,0 +1,12 @@
+"""Wire codes of the download endpoints."""
+
+ORDER_FILE_NOT_FOUND = "ORDER_FILE_NOT_FOUND"
+DATASET_TASK_NOT_FOUND = "DATASET_TASK_NOT_FOUND"
+FILE_NOT_AVAILABLE_YET = "FILE_NOT_AVAILABLE_YET"          # 202
+FILE_IN_ERROR = "FILE_IN_ERROR"                            # 422
+FILE_UNREADABLE = "FILE_UNREADABLE"                        # 422 (was available, cannot be read)
+ORDER_EXPIRED = "ORDER_EXPIRED"                            # 410
+ORDER_NOT_DOWNLOADABLE = "ORDER_NOT_DOWNLOADABLE"          # 404 (metalink of a PENDING/FAILED/... order)
+ORDER_TOKEN_INVALID = "ORDER_TOKEN_INVALID"                # 401
+ORDER_TOKEN_REQUIRED = "ORDER_TOKEN_REQUIRED"              # 401
+RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"            # 416

@@ -1,0 +1,55 @@
+"""HTTP byte ranges (RFC 9110 section 14): one range per request, `If-Range` with strong ETags."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class RangeNotSatisfiable(Exception):
+    """416: the range starts at or after the end of the representation."""
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+def requested_range(*, range_header: str | None, if_range: str | None, etag: str, size: int) -> ByteRange | None:
+    """The range to send, or None for the whole representation.
+
+    A missing, malformed or multi-range header, or an `If-Range` that is not our current
+    strong ETag (a date or another version), gives the whole representation (RFC 9110 allows
+    ignoring Range). A syntactically valid range past the end raises RangeNotSatisfiable.
+    """
+    if not range_header or size == 0:
+        return None
+    if if_range is not None and if_range.strip() != etag:
+        return None
+    match = _RANGE.match(range_header)
+    if not match:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":  # suffix: the last N bytes
+        suffix = int(last)
+        if suffix == 0:
+            raise RangeNotSatisfiable()
+        return ByteRange(max(size - suffix, 0), size - 1)
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if last != "" and int(last) < start:
+        return None  # invalid: ignore it
+    if start >= size:
+        raise RangeNotSatisfiable()
+    return ByteRange(start, end)
