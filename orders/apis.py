@@ -1,8 +1,9 @@
 """REGARDS-compatible order endpoints (prefix /api/v1/rs-order): thin views over services."""
 from __future__ import annotations
 
+from datetime import datetime, time, timezone as dt_timezone
+
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status as http
@@ -77,15 +78,15 @@ def _check_caller(request, order_id: int) -> None:
 
 
 def _parse_when(raw: str, name: str, end_of_day: bool = False):
-    value = parse_datetime(raw)
+    # A bare date covers its whole day (`to=2026-03-02` includes that day).
+    value = parse_datetime(raw) if len(raw) > 10 else None
     if value is None:
         day = parse_date(raw)
         if day is None:
             raise ApiError(http.HTTP_400_BAD_REQUEST, "INVALID_DATE", f"`{name}` is not an ISO-8601 date.")
-        value = timezone.datetime.combine(day, timezone.datetime.max.time() if end_of_day
-                                          else timezone.datetime.min.time())
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.utc)
+        value = datetime.combine(day, time.max if end_of_day else time.min)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt_timezone.utc)
     return value
 
 
