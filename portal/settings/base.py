@@ -212,3 +212,16 @@ LOGGING = {
 # Optional S3-compatible ONLINE tier, e.g. s3://bucket/prefix?endpoint_url=https://minio:9000
 # (needs `pip install 'django-storages[s3]'` and the usual AWS_* credentials). Empty: local disk.
 ONLINE_STORAGE_URL = env.str("ORDERLY_ONLINE_STORAGE_URL", default="")
+
+# --- Orders (orders app) ----------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+# A STAGING sub-order whose worker has not reported for this long is dispatched again.
+ORDER_STAGING_STALE_SECONDS = env.int("ORDER_STAGING_STALE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE.update({
+    "orders-expire": {"task": "orders.expire_sweep", "schedule": 300.0},
+    "orders-stuck-staging": {"task": "orders.stuck_sweep", "schedule": 120.0},
+    # Weekday mornings (the task also checks the weekday itself).
+    "orders-reminders": {"task": "orders.remind_sweep",
+                         "schedule": crontab(minute=0, hour=8, day_of_week="mon-fri")},
+})
