@@ -234,12 +234,13 @@ class PublicOrderFileDownloadApi(PublicOrderTokenAPIView):
                            "This token is not valid for this file.")
         return file_download_response(request, project=project, order_file=order_file, head=head)
 
-    @extend_schema(parameters=TOKEN_PARAMS, responses={200: BINARY, 206: BINARY, 202: None, 401: None,
+    @extend_schema(operation_id="v1_rs_order_orders_public_files_download",
+                   parameters=TOKEN_PARAMS, responses={200: BINARY, 206: BINARY, 202: None, 401: None,
                                                        410: None, 422: None})
     def get(self, request, dataFileId: int):
         return self._respond(request, dataFileId, head=False)
 
-    @extend_schema(parameters=TOKEN_PARAMS, responses={200: None, 206: None})
+    @extend_schema(exclude=True)
     def head(self, request, dataFileId: int):
         return self._respond(request, dataFileId, head=True)
 
@@ -330,7 +331,8 @@ class UserOrderMetalinkApi(ProjectAPIView):
 class PublicOrderMetalinkApi(PublicOrderTokenAPIView):
     expired_status = http.HTTP_404_NOT_FOUND  # as for every order with nothing to download
 
-    @extend_schema(parameters=TOKEN_PARAMS, responses={**METALINK_RESPONSES, 401: None})
+    @extend_schema(operation_id="v1_rs_order_user_orders_metalink_download_public",
+                   parameters=TOKEN_PARAMS, responses={**METALINK_RESPONSES, 401: None})
     def get(self, request):
         return metalink_response(request, project=request.token_project, order=request.token_order,
                                  token=request.order_token)
