@@ -81,3 +81,57 @@ def file_states(order) -> dict[str, int]:
 
 def sub_states(order) -> list[str]:
     return list(SubOrder.unscoped_objects.filter(order_id=order.pk).order_by("id").values_list("state", flat=True))
+
+
+def bulk_catalog(project, *, objects: int, files_per_object: int = 1, tier=StorageTier.ONLINE,
+                 content: bytes = b"x" * 64, label="Bulk scenes"):
+    """A large catalog fast: one real stored file, shared by every DataFile row (same sha256)."""
+    from datetime import datetime, timedelta, timezone as dt_timezone
+    import uuid
+
+    from portal.catalog import storage
+    from portal.catalog.models import DataFile, DataObject, Dataset
+
+    digests = storage.bytes_digests(content)
+    location = storage.location_for(project_slug=project.slug, sha256=digests.sha256)
+    storage.store_file(tier=tier, location=location, source=content)
+    dataset = Dataset.unscoped_objects.create(project=project, ip_id=f"URN:AIP:DATASET:{project.slug}:{uuid.uuid4()}:V1",
+                                              label=label)
+    start = datetime(2024, 1, 1, tzinfo=dt_timezone.utc)
+    batch = 5000
+    for offset in range(0, objects, batch):
+        rows = [DataObject(project=project, dataset=dataset, label=f"obj {i}", creation_date=start + timedelta(seconds=i),
+                           ip_id=f"URN:AIP:DATA:{project.slug}:{uuid.uuid4()}:V1")
+                for i in range(offset, min(objects, offset + batch))]
+        DataObject.unscoped_objects.bulk_create(rows, batch_size=batch)
+        ids = list(DataObject.unscoped_objects.filter(project=project, dataset=dataset, label__in=[r.label for r in rows])
+                   .values_list("id", flat=True))
+        DataFile.unscoped_objects.bulk_create(
+            [DataFile(project=project, data_object_id=oid, data_type=DataType.RAWDATA, filename=f"f{oid}_{k}.dat",
+                      size=digests.size, checksum=digests.md5, sha256=digests.sha256, crc32=digests.crc32,
+                      tier=tier, location=location)
+             for oid in ids for k in range(files_per_object)], batch_size=batch)
+    return dataset
+
+
+def dataset_resolver(dataset):
+    """An order_build resolver taking every RAWDATA file of `dataset` (no basket needed)."""
+    from portal.catalog.models import DataFile, DataObject
+
+    def resolve(*, project, order):
+        files = DataFile.objects.filter(project=project, data_object__dataset=dataset, data_type=DataType.RAWDATA)
+        services.dataset_task_build(project=project, order=order, dataset=dataset, dataset_ip_id=dataset.ip_id,
+                                    dataset_label=dataset.label, files=files,
+                                    objects_count=DataObject.objects.filter(dataset=dataset).count())
+    return resolve
+
+
+def bare_order(project, owner, label="bulk") -> Order:
+    """A PENDING order row, as order_create makes it (for builds driven by a resolver)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    return Order.unscoped_objects.create(project=project, owner=owner, label=label, creation_date=now, status_date=now,
+                                         expiration_date=now + timedelta(days=3))
