@@ -368,8 +368,15 @@ def _suborder_release_if_stopped(*, project: Project, sub_order: SubOrder) -> bo
         return True
     if order.status == OrderStatus.RUNNING:
         return False
-    SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
-        state=SubOrderState.WAITING, claimed_at=None, started_at=None)
+    files = OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk)
+    if not files.filter(state=FileState.PENDING).exists():
+        # Nothing left to stage (the order may even have finished on our last batch): done.
+        state = SubOrderState.STAGED if files.filter(state=FileState.AVAILABLE).exists() else SubOrderState.DONE
+        SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
+            state=state, ended_at=timezone.now(), claimed_at=None)
+    else:
+        SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
+            state=SubOrderState.WAITING, claimed_at=None, started_at=None)
     order_progress_refresh(project=project, order_id=order.pk)
     suborders_schedule(project=project, owner_id=order.owner_id)
     return True

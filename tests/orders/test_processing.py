@@ -276,3 +276,16 @@ def test_stuck_staging_is_dispatched_again(member, run_tasks):
     with run_tasks():
         assert services.orders_stuck_sweep(stale_after=timedelta(minutes=5)) == 1
     assert reload(order).status == OrderStatus.DONE and sub_states(order) == ["STAGED"]
+
+
+def test_a_sub_order_whose_last_files_finished_the_order_still_ends_staged(member):
+    """The order can finish (progress refresh) before the staging loop closes its sub-order."""
+    project = member.project
+    order = order_of(member, make_objects(project, count=2))
+    with project_scope(project):
+        services.order_build(project=project, order_id=order.pk)
+        [sub] = SubOrder.objects.filter(order=order)
+        OrderDataFile.objects.filter(order=order).update(state=FileState.AVAILABLE)
+        assert services.order_progress_refresh(project=project, order_id=order.pk).status == OrderStatus.DONE
+        services.suborder_stage(project=project, sub_order_id=sub.pk)
+    assert sub_states(order) == ["STAGED"]
