@@ -1,7 +1,8 @@
 """Reading and validating catalog manifests (SPEC 6), JSON or CSV, before anything is loaded.
 
 JSON: {"datasets": [{"ipId"?, "label", "properties"?, "objects": [{"ipId"?, "label",
-       "creationDate"?, "tags"?, "properties"?, "files": [{"dataType", "path", "tier", "mimeType"?}]}]}]}
+       "creationDate"?, "tags"?, "properties"?, "files": [{"dataType", "path", "tier", "mimeType"?, "filename"?}]}]}]}
+`filename` (an extension of SPEC 6) names the file for users when it is not the source's name.
 
 CSV (one row per file; rows of the same object repeat its columns, an object without files has
 empty file columns), with a header naming any of these columns:
@@ -147,7 +148,11 @@ def _file(raw, where: str, base: Path) -> FileEntry:
     mime = _text(raw.get("mimeType"), where, "mimeType", False) or guessed_mime
     if len(mime) > 127:
         raise ManifestError(where, "'mimeType' is too long")
-    return FileEntry(where=where, data_type=data_type, path=path, tier=tier, mime_type=mime, filename=path.name)
+    # Optional extension: the name users see, when it differs from the source file's.
+    filename = _text(raw.get("filename"), where, "filename", False) or path.name
+    if "/" in filename or "\\" in filename or filename in (".", ".."):
+        raise ManifestError(where, f"'filename' {filename!r} must be a plain file name")
+    return FileEntry(where=where, data_type=data_type, path=path, tier=tier, mime_type=mime, filename=filename)
 
 
 def _object(raw, where: str, base: Path) -> ObjectEntry:
@@ -194,7 +199,7 @@ def read_json(path: Path) -> list[DatasetEntry]:
 
 
 CSV_COLUMNS = {"datasetIpId", "datasetLabel", "ipId", "label", "creationDate", "tags", "properties",
-               "dataType", "path", "tier", "mimeType"}
+               "dataType", "path", "tier", "mimeType", "filename"}
 
 
 def read_csv(path: Path) -> list[DatasetEntry]:
@@ -237,7 +242,8 @@ def read_csv(path: Path) -> list[DatasetEntry]:
                 if row.get("dataType") or row.get("path"):
                     objects[obj_key].files.append(_file(
                         {"dataType": row.get("dataType"), "path": row.get("path"),
-                         "tier": row.get("tier"), "mimeType": row.get("mimeType")}, where, base))
+                         "tier": row.get("tier"), "mimeType": row.get("mimeType"),
+                         "filename": row.get("filename")}, where, base))
     except UnicodeDecodeError:
         raise ManifestError(path.name, "not UTF-8 text")
     except csv.Error as exc:
