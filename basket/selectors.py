@@ -6,10 +6,12 @@ semi-join), so counting or streaming 100,000 objects never loads them into Pytho
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import BooleanField, Case, Count, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from portal.catalog.models import DEFAULT_ORDER_TYPES, DataFile, DataObject, DataType
@@ -77,11 +79,12 @@ def selection_objects(*, project: Project, dataset_id: int | None, criteria: Ite
     return objects.filter(union)
 
 
-def file_filter_q(file_filter: FileFilter) -> Q:
-    condition = Q(data_type__in=list(file_filter.file_types or DEFAULT_ORDER_TYPES))
+def file_filter_q(file_filter: FileFilter, prefix: str = "") -> Q:
+    """The ordered files: on DataFile (prefix "") or from DataObject (prefix "files__")."""
+    condition = Q(**{f"{prefix}data_type__in": list(file_filter.file_types or DEFAULT_ORDER_TYPES)})
     if file_filter.filename_pattern:
         # Like the reference API (Java `Pattern.matches`), the whole name must match.
-        condition &= Q(filename__regex=f"^(?:{file_filter.filename_pattern})$")
+        condition &= Q(**{f"{prefix}filename__regex": f"^(?:{file_filter.filename_pattern})$"})
     return condition
 
 
@@ -91,55 +94,91 @@ def files_of_objects(*, project: Project, objects: QuerySet, file_filter: FileFi
     )
 
 
-_FILE_AGGREGATES = {
-    "files_count": Count("pk"),
-    "files_size": Coalesce(Sum("size"), 0),
-    "quota": Count("pk", filter=Q(data_type=DataType.RAWDATA)),
-}
+def ordered_files_q(*, filters: dict[int, FileFilter]) -> Q:
+    """Condition (from DataObject) on its joined files: each dataset's own filter, the default
+    filter for datasets not in `filters`."""
+    groups: dict[FileFilter, list[int]] = {}
+    for dataset_id, file_filter in filters.items():
+        groups.setdefault(file_filter, []).append(dataset_id)
+    default = FileFilter()
+    special = [dataset_id for file_filter, ids in groups.items() if file_filter != default for dataset_id in ids]
+    condition = file_filter_q(default, "files__")
+    if special:
+        condition &= ~Q(dataset_id__in=special)
+    for file_filter, dataset_ids in groups.items():
+        if file_filter != default:
+            condition |= Q(dataset_id__in=dataset_ids) & file_filter_q(file_filter, "files__")
+    return condition
 
 
-def selection_counts(*, project: Project, objects: QuerySet, file_filter: FileFilter) -> Counts:
-    """Two aggregate queries: objects, then files of the ordered types (and their RAWDATA)."""
-    objects_count = objects.count()
-    if not objects_count:
-        return Counts()
-    files = files_of_objects(project=project, objects=objects, file_filter=file_filter).aggregate(
-        **_FILE_AGGREGATES
-    )
-    return Counts(objects_count=objects_count, **files)
+@contextmanager
+def _sort_memory():
+    """On PostgreSQL, lets the grouping of ~100,000 joined rows sort in memory (the default
+    4MB work_mem spills to disk), for this query only."""
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem TO DEFAULT")
 
 
 def counts_by_dataset(
-    *, project: Project, objects: QuerySet, filters: dict[int, FileFilter]
-) -> dict[int, Counts]:
-    """Counts of `objects` grouped by dataset, each dataset's files under its own filter.
+    *, objects: QuerySet, parts: dict[object, Q], files_q: Q
+) -> dict[int, dict[object, Counts]]:
+    """Counts per dataset of `objects` and of named parts of them, in ONE aggregate query.
 
-    One grouped query for objects and one per distinct filter (usually one) for files.
+    `parts` maps a name to a condition on the object (Q() for all of `objects`); each part
+    gets its objects, its ordered files (`files_q`, on the joined `files__`), their size and
+    how many of them are RAWDATA. The objects are grouped by dataset and by which parts they
+    belong to (each condition is evaluated once per object), so the query scans the objects
+    and their files once whatever the number of parts; the few group rows are then added up.
     """
-    objects_per_dataset = dict(
-        objects.order_by().values("dataset_id").annotate(n=Count("pk")).values_list("dataset_id", "n")
-    )
-    datasets_by_filter: dict[FileFilter, list[int]] = {}
-    for dataset_id in objects_per_dataset:
-        datasets_by_filter.setdefault(filters.get(dataset_id, FileFilter()), []).append(dataset_id)
-    result = {dataset_id: Counts(objects_count=n) for dataset_id, n in objects_per_dataset.items()}
-    for file_filter, dataset_ids in datasets_by_filter.items():
-        rows = (
-            files_of_objects(project=project, objects=objects, file_filter=file_filter)
-            .filter(data_object__dataset_id__in=dataset_ids)
-            .order_by()
-            .values("data_object__dataset_id")
-            .annotate(**_FILE_AGGREGATES)
+    flags = {
+        f"in_part{index}": Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())
+        for index, condition in enumerate(parts.values())
+        if condition
+    }
+    rows = (
+        objects.order_by()
+        .values("dataset_id", **flags)
+        .annotate(
+            n_objects=Count("pk", distinct=True),
+            n_files=Count("files__pk", filter=files_q),
+            n_size=Coalesce(Sum("files__size", filter=files_q), 0),
+            n_quota=Count("files__pk", filter=files_q & Q(files__data_type=DataType.RAWDATA)),
         )
-        for row in rows:
-            dataset_id = row["data_object__dataset_id"]
-            result[dataset_id] = Counts(
-                objects_count=result[dataset_id].objects_count,
-                files_count=row["files_count"],
-                files_size=row["files_size"],
-                quota=row["quota"],
-            )
-    return result
+    )
+    totals: dict[int, dict[object, list[int]]] = {}
+    with _sort_memory():
+        rows = list(rows)
+    for row in rows:
+        per_part = totals.setdefault(row["dataset_id"], {name: [0, 0, 0, 0] for name in parts})
+        for index, (name, condition) in enumerate(parts.items()):
+            if condition and not row[f"in_part{index}"]:
+                continue
+            sums = per_part[name]
+            sums[0] += row["n_objects"]
+            sums[1] += row["n_files"]
+            sums[2] += row["n_size"]
+            sums[3] += row["n_quota"]
+    return {
+        dataset_id: {name: Counts(*sums) for name, sums in per_part.items()}
+        for dataset_id, per_part in totals.items()
+    }
+
+
+def selection_counts(*, project: Project, objects: QuerySet, file_filter: FileFilter) -> Counts:
+    """Counts of a set of objects under one file filter (one aggregate query)."""
+    per_dataset = counts_by_dataset(
+        objects=objects, parts={"all": Q()}, files_q=file_filter_q(file_filter, "files__")
+    )
+    totals = [counts["all"] for counts in per_dataset.values()]
+    return Counts(*(sum(getattr(c, f) for c in totals) for f in ("objects_count", "files_count", "files_size", "quota")))
 
 
 # --- The basket -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from portal.catalog.models import DEFAULT_ORDER_TYPES, ORDERABLE_TYPES, DataObject, Dataset
@@ -23,10 +23,10 @@ from .selectors import (
     ItemCriteria,
     counts_by_dataset,
     file_filter_of,
+    file_filter_q,
     item_criteria_of,
     item_criteria_q,
-    selection_counts,
-    selection_objects,
+    ordered_files_q,
 )
 
 MAX_IP_IDS = 10_000
@@ -67,6 +67,7 @@ def _set_counts(row, counts: Counts) -> None:
 
 
 _COUNT_FIELDS = ["objects_count", "files_count", "files_size", "quota"]
+ITEM, ALL = "item", "all"  # parts of counts_by_dataset: the new item, the whole dataset selection
 
 
 def _lock_basket(*, project: Project, basket_id: int) -> Basket:
@@ -93,27 +94,35 @@ def _selection_date(*, project: Project, basket: Basket) -> dt.datetime:
 
 
 def dataset_selection_refresh_counts(*, project: Project, dataset_selection: BasketDatasetSelection) -> None:
-    """Recomputes the counts of every item selection and of the dataset selection (their OR)."""
+    """Recomputes the counts of every item selection and of the dataset selection (their OR),
+    in one aggregate query."""
     items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
-    file_filter = file_filter_of(dataset_selection)
+    criteria = {item.pk: item_criteria_of(item) for item in items}
+    parts: dict[object, Q] = {pk: item_criteria_q(project=project, criteria=c) for pk, c in criteria.items()}
+    union = Q(pk__in=[])
+    for condition in parts.values():
+        union |= condition
+    parts[ALL] = Q()
+    objects = DataObject.objects.filter(project=project, dataset_id=dataset_selection.dataset_id).filter(union)
+    counts = counts_by_dataset(
+        objects=objects, parts=parts, files_q=file_filter_q(file_filter_of(dataset_selection), "files__")
+    ).get(dataset_selection.dataset_id, {})
     for item in items:
-        objects = selection_objects(
-            project=project, dataset_id=dataset_selection.dataset_id, criteria=[item_criteria_of(item)]
-        )
-        _set_counts(item, selection_counts(project=project, objects=objects, file_filter=file_filter))
+        _set_counts(item, counts.get(item.pk, Counts()))
     BasketItemSelection.objects.bulk_update(items, _COUNT_FIELDS)
-    _refresh_dataset_counts(project=project, dataset_selection=dataset_selection, items=items)
-
-
-def _refresh_dataset_counts(
-    *, project: Project, dataset_selection: BasketDatasetSelection, items: list[BasketItemSelection]
-) -> None:
-    objects = selection_objects(
-        project=project, dataset_id=dataset_selection.dataset_id, criteria=[item_criteria_of(i) for i in items]
-    )
-    counts = selection_counts(project=project, objects=objects, file_filter=file_filter_of(dataset_selection))
-    _set_counts(dataset_selection, counts)
+    _set_counts(dataset_selection, counts.get(ALL, Counts()))
     dataset_selection.save(update_fields=_COUNT_FIELDS)
+
+
+def _existing_items_q(*, project: Project, selection_ids: list[int]) -> Q:
+    """The objects of the basket's current item selections (each within its dataset)."""
+    union = Q(pk__in=[])
+    items = BasketItemSelection.objects.filter(project=project, dataset_selection_id__in=selection_ids)
+    for item in items.select_related("dataset_selection"):
+        union |= Q(dataset_id=item.dataset_selection.dataset_id) & item_criteria_q(
+            project=project, criteria=item_criteria_of(item)
+        )
+    return union
 
 
 def _ip_ids_by_dataset(*, project: Project, ip_ids: tuple[str, ...], dataset_ids: list[int]) -> dict[int, set[str]]:
@@ -153,12 +162,17 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
     basket, _ = Basket.objects.get_or_create(project=project, owner=owner)
     basket = _lock_basket(project=project, basket_id=basket.pk)
     date = _selection_date(project=project, basket=basket)
-    objects = objects.filter(matches, creation_date__lte=date)
 
     existing = {s.dataset_id: s for s in BasketDatasetSelection.objects.filter(project=project, basket=basket)}
-    filters = {dataset_id: file_filter_of(s) for dataset_id, s in existing.items()}
-    per_dataset = counts_by_dataset(project=project, objects=objects, filters=filters)
-    added = {dataset_id: counts for dataset_id, counts in per_dataset.items() if counts.files_count}
+    # One query: per dataset, what the new item adds and the union with the dataset's items.
+    new_item = matches & Q(creation_date__lte=date)
+    union = new_item | _existing_items_q(project=project, selection_ids=[s.pk for s in existing.values()])
+    per_dataset = counts_by_dataset(
+        objects=objects.filter(union),
+        parts={ITEM: new_item, ALL: Q()},
+        files_q=ordered_files_q(filters={dataset_id: file_filter_of(s) for dataset_id, s in existing.items()}),
+    )
+    added = {dataset_id: counts for dataset_id, counts in per_dataset.items() if counts[ITEM].files_count}
     if not added:
         raise NothingToOrder  # rolls back a basket created just now
 
@@ -170,11 +184,10 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
         counts = added[dataset_id]
         own_ids = explicit_ids.get(dataset_id, set())
         dataset_selection = existing.get(dataset_id)
-        is_new = dataset_selection is None
-        if is_new:
+        if dataset_selection is None:
             dataset_selection = BasketDatasetSelection(project=project, basket=basket, dataset_id=dataset_id)
-            _set_counts(dataset_selection, counts)  # its only item: same counts
-            dataset_selection.save()
+        _set_counts(dataset_selection, counts[ALL])
+        dataset_selection.save()
         item = BasketItemSelection(
             project=project,
             dataset_selection=dataset_selection,
@@ -183,11 +196,8 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
             included_ip_ids=[i for i in selection.included_ip_ids if i in own_ids],
             excluded_ip_ids=[i for i in selection.excluded_ip_ids if i in own_ids],
         )
-        _set_counts(item, counts)
+        _set_counts(item, counts[ITEM])
         item.save()
-        if not is_new:
-            items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
-            _refresh_dataset_counts(project=project, dataset_selection=dataset_selection, items=items)
     basket.save(update_fields=["updated_at"])
     return basket
 
@@ -249,11 +259,10 @@ def dataset_selection_remove_items(
     ).delete()
     if not deleted:
         raise ItemsSelectionNotFound(format_date(date))
-    items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
-    if not items:
+    if not BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection).exists():
         dataset_selection.delete()
         return
-    _refresh_dataset_counts(project=project, dataset_selection=dataset_selection, items=items)
+    dataset_selection_refresh_counts(project=project, dataset_selection=dataset_selection)
 
 
 @transaction.atomic
