@@ -225,3 +225,8 @@ CELERY_BEAT_SCHEDULE.update({
     "orders-reminders": {"task": "orders.remind_sweep",
                          "schedule": crontab(minute=0, hour=8, day_of_week="mon-fri")},
 })
+# One OpenAPI name per order choice set (used by several serializers).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "OrderStatusEnum": "orders.models.OrderStatus",
+    "OrderSearchModeEnum": ["INCLUDE", "EXCLUDE"],
+})
