@@ -1,0 +1,242 @@
+"""Streams a 2 GB order zip through gunicorn to curl; compares with `cat` and a single file.
+
+    .venv/bin/python bench/zip_bench.py [--gb 2] [--files 20] [--workers 2] [--keep]
+
+Builds a throw-away embedded installation (SQLite, local disk) in a temporary data dir:
+one project, one user with a bearer token, an order of N ONLINE files totalling --gb GiB
+(AVAILABLE) and a second order of ONE file of the same total size. Then, in one run:
+  1. `cat` of the order's files to /dev/null (after one warm-up read, so all three figures
+     read from the page cache and compare the serving paths, not the disk);
+  2. gunicorn -> curl of the single big file (GET /orders/files/{id});
+  3. gunicorn -> curl of the order zip (GET /user/orders/{id}/download);
+and prints MB/s for each and the peak RSS of the gunicorn workers during each transfer.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MiB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_file(path: Path, size: int, seed: int) -> None:
+    """Pseudo-random but cheap: a random 1 MiB block, varied per MiB, so every file differs."""
+    block = bytearray(os.urandom(MiB))
+    with open(path, "wb") as out:
+        written = 0
+        while written < size:
+            block[:8] = (seed * 1_000_003 + written).to_bytes(8, "little")
+            n = min(MiB, size - written)
+            out.write(block[:n])
+            written += n
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssWatcher:
+    """Samples the RSS of gunicorn's workers every 50 ms; `peak` in MiB."""
+
+    def __init__(self, master_pid: int):
+        self.master = master_pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _pids(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split()
+        except OSError:
+            children = []
+        return [self.master, *map(int, children)]
+
+    def _run(self):
+        while not self._stop.is_set():
+            for pid in self._pids()[1:]:
+                self.peak = max(self.peak, rss_kib(pid))
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak / 1024
+
+
+def curl(url: str, token: str) -> tuple[int, int, float]:
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+         "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1]), float(out[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gb", type=float, default=2.0, help="total size in GiB (default 2)")
+    parser.add_argument("--files", type=int, default=20, help="files in the zip order (default 20)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="orderly-zip-bench-"))
+    (data_dir / "static").mkdir()
+    env = {**os.environ, "ORDERLY_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "portal.settings.base",
+           "DATABASE_URL": f"sqlite:///{data_dir / 'bench.sqlite3'}", "LOG_LEVEL": "WARNING"}
+    env.pop("CELERY_BROKER_URL", None)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+    from portal.catalog import storage
+    from portal.catalog.models import DataFile, DataObject, Dataset, StorageTier
+    from portal.tenancy.models import Membership, Project, Role, User
+    from portal.tenancy.services import token_issue
+
+    gunicorn = None
+    try:
+        call_command("migrate", verbosity=0)
+        project = Project.objects.create(slug="bench", label="Bench")
+        user = User.objects.create_user(email="bench@example.org", password="bench-pass-123")
+        Membership.objects.create(user=user, project=project, role=Role.REGISTERED_USER)
+        token = token_issue(user=user, project=project).raw_key
+        dataset = Dataset.unscoped_objects.create(project=project, ip_id="URN:AIP:DATASET:bench:1:V1", label="B")
+        total = int(args.gb * 1024**3)
+
+        def catalog_file(index: int, size: int) -> DataFile:
+            tmp = data_dir / f"gen-{index}"
+            write_file(tmp, size, index)
+            digests = storage.file_digests(tmp)
+            location = storage.location_for(project_slug=project.slug, sha256=digests.sha256)
+            target = storage.local_path(tier=StorageTier.ONLINE, location=location)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            obj = DataObject.unscoped_objects.create(project=project, dataset=dataset, label=f"o{index}",
+                                                     ip_id=f"URN:AIP:DATA:bench:{index}:V1",
+                                                     creation_date=timezone.now())
+            return DataFile.unscoped_objects.create(
+                project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{index:03d}.dat",
+                size=digests.size, checksum=digests.md5, sha256=digests.sha256, crc32=digests.crc32,
+                tier=StorageTier.ONLINE, location=location)
+
+        def order_of(files: list[DataFile], label: str) -> Order:
+            now = timezone.now()
+            order = Order.unscoped_objects.create(
+                project=project, owner=user, label=label, creation_date=now, status=OrderStatus.DONE,
+                expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
+            task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
+                                                       dataset_label="B", dataset_ip_id=dataset.ip_id)
+            sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
+                                                   state=SubOrderState.STAGED)
+            for f in files:
+                OrderDataFile.unscoped_objects.create(
+                    project=project, order=order, sub_order=sub, data_file=f, product_id=f.data_object.ip_id,
+                    data_type=f.data_type, filename=f.filename, mime_type=f.mime_type, size=f.size,
+                    checksum=f.checksum, sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
+                    state=FileState.AVAILABLE)
+            return order
+
+        print(f"generating {args.files} files of {total / args.files / MiB:.0f} MiB and one of "
+              f"{total / MiB:.0f} MiB in {data_dir} ...", flush=True)
+        per_file = total // args.files
+        zip_files = [catalog_file(i, per_file) for i in range(args.files)]
+        zip_order = order_of(zip_files, "zip order")
+        big = catalog_file(10_000, per_file * args.files)
+        single_order = order_of([big], "single file order")
+        single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
+        paths = [str(storage.data_file_path(f)) for f in zip_files]
+
+        # 1. cat (warm-up read first: every figure then reads from the page cache)
+        subprocess.run(f"cat {' '.join(paths)} > /dev/null", shell=True, check=True)
+        subprocess.run(["cat", str(storage.data_file_path(big))], stdout=subprocess.DEVNULL, check=True)
+        started = time.monotonic()
+        subprocess.run(f"cat {' '.join(paths)} > /dev/null", shell=True, check=True)
+        cat_seconds = time.monotonic() - started
+        size_all = sum(f.size for f in zip_files)
+
+        port = free_port()
+        gunicorn = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
+             "-w", str(args.workers), "--timeout", "600", "--log-level", "warning"],
+            cwd=ROOT, env=env)
+        base = f"http://127.0.0.1:{port}/api/v1/rs-order"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(1.0)
+        idle = RssWatcher(gunicorn.pid)
+        with idle:
+            time.sleep(0.3)
+
+        with RssWatcher(gunicorn.pid) as single_rss:
+            code, single_bytes, single_seconds = curl(f"{base}/orders/files/{single_id}?scope=bench", token)
+        assert code == 200 and single_bytes == big.size, (code, single_bytes)
+        with RssWatcher(gunicorn.pid) as zip_rss:
+            code, zip_bytes, zip_seconds = curl(f"{base}/user/orders/{zip_order.pk}/download?scope=bench", token)
+        assert code == 200 and zip_bytes > size_all, (code, zip_bytes)
+        # curl has every byte before the worker marks the files (after its last chunk was taken).
+        for _ in range(100):
+            downloaded = OrderDataFile.unscoped_objects.filter(order=zip_order, state=FileState.DOWNLOADED).count()
+            if downloaded == args.files:
+                break
+            time.sleep(0.1)
+
+        def rate(nbytes, seconds):
+            return nbytes / MiB / seconds
+
+        print(f"\n{size_all / 1024**3:.2f} GiB in {args.files} files, gunicorn -w {args.workers}, curl to /dev/null")
+        print(f"  cat of the files          {rate(size_all, cat_seconds):8.0f} MiB/s")
+        print(f"  single file via gunicorn  {rate(single_bytes, single_seconds):8.0f} MiB/s   "
+              f"peak worker RSS {single_rss.peak_mib:.0f} MiB")
+        print(f"  order zip via gunicorn    {rate(zip_bytes, zip_seconds):8.0f} MiB/s   "
+              f"peak worker RSS {zip_rss.peak_mib:.0f} MiB  ({zip_bytes} bytes, {downloaded}/{args.files} "
+              f"files marked DOWNLOADED)")
+        print(f"  zip / single file         {rate(zip_bytes, zip_seconds) / rate(single_bytes, single_seconds):8.2f}")
+        print(f"  idle worker RSS           {idle.peak_mib:8.0f} MiB")
+    finally:
+        if gunicorn is not None:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
