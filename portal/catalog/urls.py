@@ -1,1 +1,11 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("api/v1/rs-catalog/search/dataobjects", apis.DataObjectSearchApi.as_view(),
+         name="catalog-search-dataobjects"),
+    path("api/v1/rs-catalog/search/datasets", apis.DatasetSearchApi.as_view(), name="catalog-search-datasets"),
+    path("api/v1/rs-catalog/<str:productURN>/files/<str:checksum>", apis.DataFileDownloadApi.as_view(),
+         name="catalog-file-download"),
+]

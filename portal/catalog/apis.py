@@ -1,0 +1,246 @@
+"""Catalog API: search (REGARDS page envelope) and file download with Range support."""
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from portal.api.errors import ApiError
+from portal.api.pagination import page_envelope, page_request, paginate_queryset
+from portal.api.views import ProjectAPIView
+from portal.tenancy.scope import project_scope
+
+from . import codes, selectors, storage
+from .models import StorageTier
+from .query import QuerySyntaxError, query_api_error
+
+# --- serializers ----------------------------------------------------------------------------
+
+
+class CatalogDataFileOutputSerializer(serializers.Serializer):
+    dataType = serializers.CharField(source="data_type")
+    filename = serializers.CharField()
+    mimeType = serializers.CharField(source="mime_type")
+    size = serializers.IntegerField()
+    checksum = serializers.CharField(help_text="MD5, hex")
+    sha256 = serializers.CharField()
+    crc32 = serializers.IntegerField()
+    tier = serializers.CharField()
+    uri = serializers.SerializerMethodField(help_text="Downloads the file (ONLINE files only).")
+
+    def get_uri(self, obj) -> str:
+        request = self.context["request"]
+        path = reverse("catalog-file-download", kwargs={"productURN": obj.data_object.ip_id,
+                                                         "checksum": obj.checksum})
+        return request.build_absolute_uri(f"{path}?scope={request.access.project.slug}")
+
+
+class CatalogDatasetRefOutputSerializer(serializers.Serializer):
+    ipId = serializers.CharField(source="ip_id")
+    label = serializers.CharField()
+
+
+class CatalogDataObjectOutputSerializer(serializers.Serializer):
+    ipId = serializers.CharField(source="ip_id")
+    label = serializers.CharField()
+    creationDate = serializers.DateTimeField(source="creation_date")
+    dataset = CatalogDatasetRefOutputSerializer()
+    tags = serializers.ListField(child=serializers.CharField())
+    properties = serializers.DictField()
+    files = CatalogDataFileOutputSerializer(many=True)
+
+
+class CatalogDatasetOutputSerializer(serializers.Serializer):
+    ipId = serializers.CharField(source="ip_id")
+    label = serializers.CharField()
+    creationDate = serializers.DateTimeField(source="created_at")
+    properties = serializers.DictField()
+    objectsCount = serializers.IntegerField(source="objects_count")
+
+
+class CatalogPageMetadataOutputSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    totalElements = serializers.IntegerField()
+    totalPages = serializers.IntegerField()
+    number = serializers.IntegerField()
+
+
+class CatalogDataObjectPageOutputSerializer(serializers.Serializer):
+    metadata = CatalogPageMetadataOutputSerializer()
+    content = CatalogDataObjectOutputSerializer(many=True)
+    links = serializers.ListField(child=serializers.DictField())
+
+
+class CatalogDatasetPageOutputSerializer(serializers.Serializer):
+    metadata = CatalogPageMetadataOutputSerializer()
+    content = CatalogDatasetOutputSerializer(many=True)
+    links = serializers.ListField(child=serializers.DictField())
+
+
+class CatalogErrorOutputSerializer(serializers.Serializer):
+    messages = serializers.ListField(child=serializers.CharField())
+
+
+SEARCH_PARAMS = [
+    OpenApiParameter("q", str, description="OpenSearch/Lucene query, e.g. `tags:clear AND "
+                     "creationDate:[2024-01-01 TO *]` (see docs/catalog-query.md). Empty: everything."),
+    OpenApiParameter("page", int, description="Page number, from 0."),
+    OpenApiParameter("size", int, description="Page size, at most 1000 (default 20)."),
+    OpenApiParameter("scope", str, description="Project slug (or the `scope` header)."),
+]
+
+
+def _search_page(request, search, serializer_class) -> Response:
+    page = page_request(request.query_params)
+    try:
+        queryset = search(project=request.access.project, q=request.query_params.get("q", ""))
+    except QuerySyntaxError as exc:
+        raise query_api_error(exc, 400)
+    items, total = paginate_queryset(queryset, page)
+    data = serializer_class(items, many=True, context={"request": request}).data
+    return Response(page_envelope(data, total, page))
+
+
+class DataObjectSearchApi(ProjectAPIView):
+    @extend_schema(parameters=SEARCH_PARAMS, responses={200: CatalogDataObjectPageOutputSerializer,
+                                                        400: CatalogErrorOutputSerializer})
+    def get(self, request):
+        return _search_page(request, selectors.data_objects_search, CatalogDataObjectOutputSerializer)
+
+
+class DatasetSearchApi(ProjectAPIView):
+    @extend_schema(parameters=SEARCH_PARAMS, responses={200: CatalogDatasetPageOutputSerializer,
+                                                        400: CatalogErrorOutputSerializer})
+    def get(self, request):
+        return _search_page(request, selectors.datasets_search, CatalogDatasetOutputSerializer)
+
+
+# --- file download --------------------------------------------------------------------------
+
+_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def requested_range(*, header: str | None, if_range: str | None, etag: str, size: int) -> ByteRange | None:
+    """One `bytes=a-b` range (RFC 9110), or None for the whole file: a malformed or multi-range
+    header, or an `If-Range` that is not the current strong ETag, is ignored as RFC 9110 allows."""
+    if not header or size == 0 or (if_range is not None and if_range.strip() != etag):
+        return None
+    match = _RANGE_RE.match(header)
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if len(first) > 20 or len(last) > 20:
+        return None
+    if first == "":
+        if int(last) == 0:
+            raise RangeNotSatisfiable()
+        return ByteRange(max(size - int(last), 0), size - 1)
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable()
+    return ByteRange(start, size - 1 if last == "" else min(int(last), size - 1))
+
+
+def _stream(project, data_file, byte_range: ByteRange | None, chunk_size: int = 256 * 1024):
+    # Runs after the view returned: re-enter the project's scope for anything that needs it.
+    with project_scope(project), storage.open_online(data_file) as fh:
+        remaining = data_file.size
+        if byte_range:
+            fh.seek(byte_range.start)
+            remaining = byte_range.length
+        while remaining > 0:
+            chunk = fh.read(min(chunk_size, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+
+
+class DataFileDownloadApi(ProjectAPIView):
+    """The bytes of one catalog file, for any member of its project.
+
+    ONLINE files stream directly (Range, If-Range, ETag = the SHA-256). NEARLINE files are never
+    read directly: 409 `NEARLINE_FILE_MUST_BE_ORDERED` (order them; the order restores them).
+    """
+
+    @extend_schema(
+        parameters=[OpenApiParameter("scope", str, description="Project slug (or the `scope` header)."),
+                    OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="bytes=start-end")],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                   (206, "application/octet-stream"): OpenApiTypes.BINARY,
+                   304: OpenApiResponse(description="Not modified (If-None-Match)"),
+                   404: CatalogErrorOutputSerializer, 409: CatalogErrorOutputSerializer,
+                   416: CatalogErrorOutputSerializer},
+    )
+    def get(self, request, productURN: str, checksum: str):
+        project = request.access.project
+        data_file = selectors.data_file_by_product_and_checksum(project=project, product_urn=productURN,
+                                                                checksum=checksum)
+        if data_file is None:
+            raise ApiError(404, codes.FILE_NOT_FOUND)
+        if data_file.tier != StorageTier.ONLINE:
+            raise ApiError(409, codes.NEARLINE_FILE_MUST_BE_ORDERED,
+                           detail="This file is on the NEARLINE tier: order it to have it restored.")
+        etag = f'"{data_file.sha256}"'
+        headers = {
+            "ETag": etag,
+            "Accept-Ranges": "bytes",
+            "X-Checksum-MD5": data_file.checksum,
+            "X-Checksum-SHA256": data_file.sha256,
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(data_file.sha256)).decode()}:",
+            "Cache-Control": "private, max-age=3600",
+        }
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            response = HttpResponse(status=304)
+            for name, value in headers.items():
+                response[name] = value
+            return response
+        try:
+            byte_range = requested_range(header=request.headers.get("Range"), if_range=request.headers.get("If-Range"),
+                                         etag=etag, size=data_file.size)
+        except RangeNotSatisfiable:
+            response = Response({"messages": [codes.RANGE_NOT_SATISFIABLE]}, status=416)
+            response["Content-Range"] = f"bytes */{data_file.size}"
+            return response
+        try:
+            storage.open_online(data_file).close()  # fail now (clean 404), not mid-stream
+        except (OSError, storage.StorageError):
+            raise ApiError(404, codes.FILE_UNREADABLE)
+        if byte_range is None and request.method != "HEAD":
+            # The whole file: FileResponse lets the server use sendfile.
+            response = FileResponse(storage.open_online(data_file), content_type=data_file.mime_type)
+        else:
+            body = [] if request.method == "HEAD" else _stream(project, data_file, byte_range)
+            response = StreamingHttpResponse(body, status=206 if byte_range else 200,
+                                             content_type=data_file.mime_type)
+        response["Content-Length"] = str(byte_range.length if byte_range else data_file.size)
+        if byte_range:
+            response["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{data_file.size}"
+        response["Content-Disposition"] = content_disposition_header(True, data_file.filename)
+        for name, value in headers.items():
+            response[name] = value
+        return response
