@@ -67,11 +67,12 @@ def test_available_is_403_for_someone_else_404_unknown_and_ok_for_admin(member, 
     assert admin_member.client.get(f"{API}/orders/{staged_order.pk}/files/available").status_code == 200
 
 
-def test_dataset_task_files_list_every_file_with_its_state(member, staged_order):
+def test_dataset_task_files_list_every_file_with_its_state(member, staged_order, django_assert_max_num_queries):
     task = staged_order.dataset_tasks.model.unscoped_objects.get(order=staged_order)
     first = order_files(staged_order)[0]
     OrderDataFile.unscoped_objects.filter(pk=first.pk).update(state=FileState.DOWNLOADED)
-    response = member.client.get(f"{API}/orders/{staged_order.pk}/dataset/{task.pk}/files?size=10")
+    with django_assert_max_num_queries(9):
+        response = member.client.get(f"{API}/orders/{staged_order.pk}/dataset/{task.pk}/files?size=10")
     assert response.status_code == 200
     content = response.json()["content"]
     assert [(i["id"], i["state"]) for i in content] == [(f.pk, f.state) for f in order_files(staged_order)]
