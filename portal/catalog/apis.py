@@ -91,7 +91,7 @@ class CatalogErrorOutputSerializer(serializers.Serializer):
 
 SEARCH_PARAMS = [
     OpenApiParameter("q", str, description="OpenSearch/Lucene query, e.g. `tags:clear AND "
-                     "creationDate:[2024-01-01 TO *]` (see docs/catalog-query.md). Empty: everything."),
+                     "creationDate:[2024-01-01 TO *]` (see docs/catalog.md). Empty: everything."),
     OpenApiParameter("page", int, description="Page number, from 0."),
     OpenApiParameter("size", int, description="Page size, at most 1000 (default 20)."),
     OpenApiParameter("scope", str, description="Project slug (or the `scope` header)."),

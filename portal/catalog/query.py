@@ -8,7 +8,7 @@ Parsing is done by luqum (thread-safe entry point); this module walks its tree a
 a `Q` raises `QuerySyntaxError` with a 0-based character position, never something else,
 so callers can answer 400/422 instead of 500 (property-tested with hypothesis).
 
-Semantics (documented in docs/catalog-query.md):
+Semantics (documented in docs/catalog.md):
 - `field:value` on text fields is a case-insensitive exact match; `*` and `?` are wildcards
   (whole-value patterns); quoted phrases are literal. A bare term searches the label
   (case-insensitive substring) and also matches an exact `ipId`.
