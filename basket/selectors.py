@@ -55,12 +55,22 @@ def parse_catalog_query(query: str, *, project: Project) -> Q:
     return parse_query(query, project=project)
 
 
-def item_criteria_q(*, project: Project, criteria: ItemCriteria) -> Q:
+def item_criteria_q(*, project: Project, criteria: ItemCriteria, stored: bool = False) -> Q:
+    """`stored`: the query was accepted when it was added. It can only stop parsing when the
+    catalog lost every object with a property it names bare; it then matches nothing rather
+    than failing every later change of the basket (or the build of an order)."""
+    from portal.catalog.query import QuerySyntaxError
+
     condition = Q()
     if criteria.date is not None:
         condition &= Q(creation_date__lte=criteria.date)
     if criteria.query.strip():
-        condition &= parse_catalog_query(criteria.query, project=project)
+        try:
+            condition &= parse_catalog_query(criteria.query, project=project)
+        except QuerySyntaxError:
+            if not stored:
+                raise
+            return Q(pk__in=[])
     if criteria.included_ip_ids:
         condition &= Q(ip_id__in=list(criteria.included_ip_ids))
     if criteria.excluded_ip_ids:
@@ -72,7 +82,7 @@ def selection_objects(*, project: Project, dataset_id: int | None, criteria: Ite
     """Data objects matched by the OR of the criteria (none matches nothing)."""
     union = Q(pk__in=[])
     for item in criteria:
-        union |= item_criteria_q(project=project, criteria=item)
+        union |= item_criteria_q(project=project, criteria=item, stored=True)
     objects = DataObject.objects.filter(project=project)
     if dataset_id is not None:
         objects = objects.filter(dataset_id=dataset_id)

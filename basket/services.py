@@ -98,7 +98,9 @@ def dataset_selection_refresh_counts(*, project: Project, dataset_selection: Bas
     in one aggregate query."""
     items = list(BasketItemSelection.objects.filter(project=project, dataset_selection=dataset_selection))
     criteria = {item.pk: item_criteria_of(item) for item in items}
-    parts: dict[object, Q] = {pk: item_criteria_q(project=project, criteria=c) for pk, c in criteria.items()}
+    parts: dict[object, Q] = {
+        pk: item_criteria_q(project=project, criteria=c, stored=True) for pk, c in criteria.items()
+    }
     union = Q(pk__in=[])
     for condition in parts.values():
         union |= condition
@@ -120,7 +122,7 @@ def _existing_items_q(*, project: Project, selection_ids: list[int]) -> Q:
     items = BasketItemSelection.objects.filter(project=project, dataset_selection_id__in=selection_ids)
     for item in items.select_related("dataset_selection"):
         union |= Q(dataset_id=item.dataset_selection.dataset_id) & item_criteria_q(
-            project=project, criteria=item_criteria_of(item)
+            project=project, criteria=item_criteria_of(item), stored=True
         )
     return union
 

@@ -179,3 +179,19 @@ def test_basket_stays_after_its_last_selection_goes(member, optical):
     assert response.status_code == 200
     assert response.json()["content"]["datasetSelections"] == []
     assert response.json()["content"]["quota"] == 0
+
+
+def test_a_stored_query_that_no_longer_parses_matches_nothing(member, catalog):
+    # `cloud` is a bare property name: valid only while some object has that property.
+    cloudy = make_object(catalog.radar, tags=("x",), properties={"cloud": 5})
+    body = member.client.post(SELECTION_URL, {"selectAllOpenSearchRequest": "cloud:5"}, format="json").json()
+    radar = selections_by_label(body)["Radar scenes"]
+    _add(member, "tags:red")
+    cloudy.delete()
+
+    response = _filters(member, radar["id"], {"fileTypes": ["RAWDATA"]})
+
+    assert response.status_code == 200
+    updated = selections_by_label(response.json())["Radar scenes"]
+    assert [i["objectsCount"] for i in updated["itemsSelections"]] == [2, 0]
+    assert _add(member, "tags:blue")["content"]["quota"] == 6
