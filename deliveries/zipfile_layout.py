@@ -33,6 +33,8 @@ MAX32 = 0xFFFFFFFF
 MAX16 = 0xFFFF
 UTF8_FLAG = 1 << 11
 DEFAULT_CHUNK = 1024 * 1024
+# Pieces smaller than this are gathered before being yielded (see iter_range).
+SMALL_PIECE = 64 * 1024
 # 1980-01-01 00:00:00: the DOS epoch, the default fixed timestamp.
 DOS_EPOCH = dt.datetime(1980, 1, 1)
 UNIX_FILE_ATTR = (0o100644 << 16)  # regular file, rw-r--r--
@@ -243,11 +245,44 @@ class ZipLayout:
         end = self.size - 1 if end is None else min(end, self.size - 1)
         if start > end:
             return
+        # Small pieces (headers, small files) are gathered into chunks of up to `chunk_size`:
+        # many tiny writes would make an archive of small files slow to serve. Entries whose
+        # last byte sits in a gathered chunk are confirmed once that chunk was taken.
+        buffer, pending = bytearray(), []
+        for piece, completed in self._pieces(start, end, chunk_size, verify_crc):
+            if len(piece) >= SMALL_PIECE:
+                if buffer:
+                    yield bytes(buffer)
+                    buffer.clear()
+                    self._confirm(pending, on_delivered)
+                yield piece
+                if completed is not None:
+                    self._confirm([completed], on_delivered)
+                continue
+            buffer += piece
+            if completed is not None:
+                pending.append(completed)
+            if len(buffer) >= chunk_size:
+                yield bytes(buffer)
+                buffer.clear()
+                self._confirm(pending, on_delivered)
+        if buffer:
+            yield bytes(buffer)
+            self._confirm(pending, on_delivered)
+
+    @staticmethod
+    def _confirm(entries: list, on_delivered) -> None:
+        if on_delivered:
+            for entry in entries:
+                on_delivered(entry)
+        entries.clear()
+
+    def _pieces(self, start: int, end: int, chunk_size: int, verify_crc: bool):
+        """(bytes, entry completed by these bytes or None) covering start..end in order."""
         pos = start
-        index = bisect_right(self._starts, pos) - 1 if self._placed else -1
-        index = max(index, 0)
+        index = max(bisect_right(self._starts, pos) - 1, 0)
         # Entries, local header then data.
-        while self._placed and index < len(self._placed) and pos <= end:
+        while index < len(self._placed) and pos <= end:
             p = self._placed[index]
             if pos >= p.end:
                 index += 1
@@ -256,37 +291,26 @@ class ZipLayout:
             if pos < p.data_offset:
                 piece = p.header[pos - p.offset : min(end, p.data_offset - 1) - p.offset + 1]
                 pos += len(piece)
-                delivered = p.entry.size == 0 and pos - 1 == last_byte
-                yield piece
-                if delivered and on_delivered:
-                    on_delivered(p.entry)
+                yield piece, (p.entry if p.entry.size == 0 and pos - 1 == last_byte else None)
             if pos <= end and p.entry.size > 0 and pos < p.end:
                 stop = min(end, last_byte)
                 for chunk, is_last in self._iter_data(p, pos - p.data_offset, stop - p.data_offset,
                                                       chunk_size, verify_crc):
                     pos += len(chunk)
-                    yield chunk
-                    if is_last and stop == last_byte and on_delivered:
-                        on_delivered(p.entry)
+                    yield chunk, (p.entry if is_last and stop == last_byte else None)
             index += 1
         # Central directory records, then the end records.
         if pos <= end and pos < self._tail_offset:
             ci = max(bisect_right(self._cd_starts, pos) - 1, 0)
-            buffer = bytearray()
             while ci < len(self._placed) and pos <= end:
                 record = self._central_record(self._placed[ci])
                 rec_start = self._cd_starts[ci]
                 piece = record[pos - rec_start : min(end, rec_start + len(record) - 1) - rec_start + 1]
-                buffer += piece
                 pos += len(piece)
                 ci += 1
-                if len(buffer) >= chunk_size:
-                    yield bytes(buffer)
-                    buffer.clear()
-            if buffer:
-                yield bytes(buffer)
+                yield piece, None
         if pos <= end:
-            yield self._tail[pos - self._tail_offset : end - self._tail_offset + 1]
+            yield self._tail[pos - self._tail_offset : end - self._tail_offset + 1], None
 
     def __iter__(self) -> Iterator[bytes]:
         return self.iter_range(0, self.size - 1)

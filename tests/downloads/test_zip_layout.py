@@ -149,16 +149,24 @@ def test_delivered_only_once_the_last_byte_was_taken(sample_files):
 
 def test_a_missing_or_corrupt_source_aborts_instead_of_sending_bad_bytes(tmp_path):
     path = tmp_path / "f"
-    path.write_bytes(b"x" * 5000)
-    good = ZipEntry.from_path("f", path, size=5000, crc32=zlib.crc32(b"x" * 5000))
-    wrong_crc = ZipEntry.from_path("g", path, size=5000, crc32=1234)
+    path.write_bytes(b"x" * 100_000)  # large enough to be sent on its own, not gathered
+    good = ZipEntry.from_path("f", path, size=100_000, crc32=zlib.crc32(b"x" * 100_000))
+    wrong_crc = ZipEntry.from_path("g", path, size=100_000, crc32=1234)
     missing = ZipEntry.from_path("h", tmp_path / "nope", size=10, crc32=0)
-    short = ZipEntry.from_path("i", path, size=6000, crc32=0)
+    short = ZipEntry.from_path("i", path, size=100_001, crc32=0)
     for bad in (wrong_crc, missing, short):
         delivered = []
         with pytest.raises(ZipSourceError):
             list(ZipLayout([good, bad]).iter_range(0, None, on_delivered=delivered.append))
         assert [e.name for e in delivered] == ["f"]
+    # A small file gathered with the failing one never left: it is not delivered.
+    small = tmp_path / "s"
+    small.write_bytes(b"tiny")
+    delivered = []
+    with pytest.raises(ZipSourceError):
+        list(ZipLayout([ZipEntry.from_path("s", small, size=4, crc32=zlib.crc32(b"tiny")), missing])
+             .iter_range(0, None, on_delivered=delivered.append))
+    assert delivered == []
 
 
 def _write_sparse_archive(layout, big_index, path):
@@ -251,3 +259,10 @@ def test_unique_names_do_not_depend_on_order(filenames, rnd):
 def test_names_and_sizes_are_checked():
     with pytest.raises(ValueError):
         ZipLayout([ZipEntry.from_bytes("a", b"1"), ZipEntry.from_bytes("a", b"2")])
+
+
+def test_small_entries_are_sent_in_few_chunks():
+    entries = [ZipEntry.from_bytes(f"f{i:04d}.txt", b"x" * 50) for i in range(2000)]
+    layout = ZipLayout(entries)
+    chunks = list(layout.iter_range(0, None, chunk_size=256 * 1024))
+    assert len(chunks) <= 3 and sum(map(len, chunks)) == len(layout)
