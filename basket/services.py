@@ -117,8 +117,9 @@ def dataset_selection_refresh_counts(*, project: Project, dataset_selection: Bas
 
 
 def _existing_items_q(*, project: Project, selection_ids: list[int]) -> Q:
-    """The objects of the basket's current item selections (each within its dataset)."""
-    union = Q(pk__in=[])
+    """The objects of the basket's current item selections (each within its dataset); Q()
+    (falsy) when there is none."""
+    union = Q()
     items = BasketItemSelection.objects.filter(project=project, dataset_selection_id__in=selection_ids)
     for item in items.select_related("dataset_selection"):
         union |= Q(dataset_id=item.dataset_selection.dataset_id) & item_criteria_q(
@@ -168,12 +169,16 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
     existing = {s.dataset_id: s for s in BasketDatasetSelection.objects.filter(project=project, basket=basket)}
     # One query: per dataset, what the new item adds and the union with the dataset's items.
     new_item = matches & Q(creation_date__lte=date)
-    union = new_item | _existing_items_q(project=project, selection_ids=[s.pk for s in existing.values()])
+    previous = _existing_items_q(project=project, selection_ids=[s.pk for s in existing.values()])
+    # Into an empty basket the new item is the whole selection: no need to tell them apart.
+    parts = {ITEM: new_item, ALL: Q()} if previous else {ALL: Q()}
     per_dataset = counts_by_dataset(
-        objects=objects.filter(union),
-        parts={ITEM: new_item, ALL: Q()},
+        objects=objects.filter(new_item | previous),
+        parts=parts,
         files_q=ordered_files_q(filters={dataset_id: file_filter_of(s) for dataset_id, s in existing.items()}),
     )
+    if not previous:
+        per_dataset = {dataset_id: {**counts, ITEM: counts[ALL]} for dataset_id, counts in per_dataset.items()}
     added = {dataset_id: counts for dataset_id, counts in per_dataset.items() if counts[ITEM].files_count}
     if not added:
         raise NothingToOrder  # rolls back a basket created just now
