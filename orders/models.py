@@ -92,6 +92,12 @@ class SubOrder(TenantModel):
     state = models.CharField(max_length=10, choices=SubOrderState.choices, default=SubOrderState.WAITING)
     files_count = models.PositiveIntegerField(default=0)
     files_size = models.PositiveBigIntegerField(default=0)
+    # Counters of its files' states, recounted whenever its files change, so an order's
+    # progress sums a few sub-order rows instead of scanning all its files.
+    pending_count = models.PositiveIntegerField(default=0)
+    available_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    final_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     # Set when a worker claims the staging; a beat job re-dispatches ones stuck too long.

@@ -186,7 +186,8 @@ def dataset_task_build(*, project: Project, order: Order, dataset: Dataset | Non
             rows = []
     insert_order_files(rows)
     for chunk in chunks:
-        SubOrder.objects.filter(pk=chunk.sub_order.pk).update(files_count=chunk.files, files_size=chunk.size)
+        SubOrder.objects.filter(pk=chunk.sub_order.pk).update(files_count=chunk.files, files_size=chunk.size,
+                                                              pending_count=chunk.files)
     DatasetTask.objects.filter(pk=task.pk).update(
         objects_count=objects_count if objects_count is not None else len(object_ids),
         files_count=total_files, files_size=total_size)
@@ -251,7 +252,8 @@ def order_build_finish(*, project: Project, order_id: int) -> Order:
     Order.objects.filter(pk=order.pk).update(built_at=order.built_at, files_count=order.files_count,
                                              files_size=order.files_size, message=order.message)
     order_transition(project=project, order_id=order_id, action=Action.START, refuse=False)
-    order = order_progress_refresh(project=project, order_id=order_id)
+    # Sub-orders were made with their counters (all files pending): nothing to recount.
+    order = order_progress_refresh(project=project, order_id=order_id, sub_order_ids=())
     suborders_schedule(project=project, owner_id=order.owner_id)
     _on_commit_task("order_mail_task", project.pk, order.pk, "created")
     return order
@@ -259,23 +261,43 @@ def order_build_finish(*, project: Project, order_id: int) -> Order:
 
 # --- progress ---------------------------------------------------------------------------
 
+def _suborders_recount(*, project: Project, order_id: int, sub_order_ids=None) -> None:
+    """Recounts the file states of some sub-orders (all of the order's when None)."""
+    files = OrderDataFile.objects.filter(project=project, order_id=order_id)
+    if sub_order_ids is not None:
+        sub_order_ids = list(sub_order_ids)
+        if not sub_order_ids:
+            return
+        files = files.filter(sub_order_id__in=sub_order_ids)
+    rows = files.values("sub_order_id").order_by().annotate(
+        pending=Count("id", filter=Q(state=FileState.PENDING)),
+        available=Count("id", filter=Q(state=FileState.AVAILABLE)),
+        errors=Count("id", filter=Q(state__in=ERROR_FILE_STATES)),
+        final=Sum("size", filter=Q(state__in=FINAL_FILE_STATES)),
+    )
+    for row in rows:
+        SubOrder.objects.filter(project=project, pk=row["sub_order_id"]).update(
+            pending_count=row["pending"], available_count=row["available"], error_count=row["errors"],
+            final_bytes=row["final"] or 0)
+
+
 @transaction.atomic
-def order_progress_refresh(*, project: Project, order_id: int) -> Order:
-    """Recomputes the counters from the files and finishes the order when nothing is pending.
+def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=None) -> Order:
+    """Recounts the given sub-orders (all when None), sums the order's counters from its
+    sub-orders and finishes the order when nothing is pending.
 
     percentCompleted = floor(100 x bytes of files in a final state / all bytes).
     """
     order = order_lock(project=project, order_id=order_id)
-    agg = OrderDataFile.objects.filter(project=project, order_id=order_id).aggregate(
-        total=Count("id"), total_bytes=Sum("size"),
-        final_bytes=Sum("size", filter=Q(state__in=FINAL_FILE_STATES)),
-        pending=Count("id", filter=Q(state=FileState.PENDING)),
-        available=Count("id", filter=Q(state=FileState.AVAILABLE)),
-        errors=Count("id", filter=Q(state__in=ERROR_FILE_STATES)),
+    _suborders_recount(project=project, order_id=order_id, sub_order_ids=sub_order_ids)
+    agg = SubOrder.objects.filter(project=project, order_id=order_id).aggregate(
+        total=Sum("files_count"), total_bytes=Sum("files_size"), final_bytes=Sum("final_bytes"),
+        pending=Sum("pending_count"), available=Sum("available_count"), errors=Sum("error_count"),
     )
-    total_bytes, pending = agg["total_bytes"] or 0, agg["pending"]
+    agg = {key: value or 0 for key, value in agg.items()}
+    total_bytes, pending = agg["total_bytes"], agg["pending"]
     if total_bytes:
-        percent = math.floor(100 * (agg["final_bytes"] or 0) / total_bytes)
+        percent = math.floor(100 * agg["final_bytes"] / total_bytes)
         if pending and percent == 100:
             percent = 99  # zero-byte files still pending
     else:
@@ -356,30 +378,33 @@ def _heartbeat(sub_order_id: int, claim):
 
 
 @transaction.atomic
-def _suborder_release_if_stopped(*, project: Project, sub_order: SubOrder) -> bool:
+def _suborder_release_if_stopped(*, project: Project, sub_order: SubOrder) -> str | None:
     """Under the order lock: if the order no longer runs, the sub-order goes back to WAITING.
 
     Checking under the lock means a resume either sees the sub-order WAITING (and starts it)
-    or we see the order RUNNING again (and carry on): it is never left behind.
+    or we see the order RUNNING again (and carry on): it is never left behind. Returns None
+    (carry on), "stopped" or "staged" (nothing was left to stage).
     """
     try:
         order = order_lock(project=project, order_id=sub_order.order_id)
     except Order.DoesNotExist:
-        return True
+        return "removed"
     if order.status == OrderStatus.RUNNING:
-        return False
+        return None
+    outcome = "stopped"
     files = OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk)
     if not files.filter(state=FileState.PENDING).exists():
         # Nothing left to stage (the order may even have finished on our last batch): done.
         state = SubOrderState.STAGED if files.filter(state=FileState.AVAILABLE).exists() else SubOrderState.DONE
         SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
             state=state, ended_at=timezone.now(), claimed_at=None)
+        outcome = "staged"
     else:
         SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
             state=SubOrderState.WAITING, claimed_at=None, started_at=None)
-    order_progress_refresh(project=project, order_id=order.pk)
+    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=[sub_order.pk])
     suborders_schedule(project=project, owner_id=order.owner_id)
-    return True
+    return outcome
 
 
 @transaction.atomic
@@ -396,7 +421,7 @@ def _suborder_finish(*, project: Project, sub_order: SubOrder) -> bool:
     state = SubOrderState.STAGED if files.filter(state=FileState.AVAILABLE).exists() else SubOrderState.DONE
     SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
         state=state, ended_at=timezone.now(), claimed_at=None)
-    order_progress_refresh(project=project, order_id=order.pk)
+    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=[sub_order.pk])
     suborders_schedule(project=project, owner_id=order.owner_id)
     return True
 
@@ -447,8 +472,10 @@ def suborder_stage(*, project: Project, sub_order_id: int) -> str:
         while True:
             status = Order.objects.filter(project=project, id=sub_order.order_id).values_list(
                 "status", flat=True).first()
-            if status != OrderStatus.RUNNING and _suborder_release_if_stopped(project=project, sub_order=sub_order):
-                return "stopped"
+            if status != OrderStatus.RUNNING:
+                outcome = _suborder_release_if_stopped(project=project, sub_order=sub_order)
+                if outcome is not None:
+                    return outcome
             # ONLINE files need no I/O: one statement makes all of them AVAILABLE.
             files.filter(state=FileState.PENDING, tier=StorageTier.ONLINE).update(
                 state=FileState.AVAILABLE, state_date=timezone.now())
@@ -470,7 +497,7 @@ def suborder_stage(*, project: Project, sub_order_id: int) -> str:
                 claim = _heartbeat(sub_order_id, claim)
             claim = _heartbeat(sub_order_id, claim)
             if time.monotonic() - last_refresh > 2:
-                order_progress_refresh(project=project, order_id=sub_order.order_id)
+                order_progress_refresh(project=project, order_id=sub_order.order_id, sub_order_ids=[sub_order_id])
                 last_refresh = time.monotonic()
     except _ClaimLost:
         return "claim-lost"
@@ -480,11 +507,12 @@ def suborder_stage(*, project: Project, sub_order_id: int) -> str:
 
 # --- downloads (called by orders.downloads) --------------------------------------------
 
-def _after_downloads(*, project: Project, order: Order) -> None:
+def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int]) -> None:
     still_available = OrderDataFile.objects.filter(sub_order_id=OuterRef("pk"), state=FileState.AVAILABLE)
-    SubOrder.objects.filter(project=project, order_id=order.pk, state=SubOrderState.STAGED).exclude(
-        Exists(still_available)).update(state=SubOrderState.DONE, ended_at=timezone.now())
-    order_progress_refresh(project=project, order_id=order.pk)
+    SubOrder.objects.filter(project=project, order_id=order.pk, state=SubOrderState.STAGED,
+                            id__in=sub_order_ids).exclude(Exists(still_available)).update(
+        state=SubOrderState.DONE, ended_at=timezone.now())
+    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=sub_order_ids)
     suborders_schedule(project=project, owner_id=order.owner_id)
 
 
@@ -493,12 +521,12 @@ def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Ite
     """Files fully sent become DOWNLOADED; sub-orders with nothing left to fetch are DONE and
     the owner's next sub-orders start. Returns how many files changed."""
     locked = order_lock(project=project, order_id=order.pk)
-    changed = OrderDataFile.objects.filter(
-        project=project, order_id=locked.pk, id__in=list(file_ids),
-        state__in=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR),
-    ).update(state=FileState.DOWNLOADED, error_reason="", state_date=timezone.now())
+    files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=list(file_ids),
+                                         state__in=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR))
+    sub_order_ids = set(files.values_list("sub_order_id", flat=True).distinct())
+    changed = files.update(state=FileState.DOWNLOADED, error_reason="", state_date=timezone.now())
     if changed:
-        _after_downloads(project=project, order=locked)
+        _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
     return changed
 
 
@@ -515,12 +543,14 @@ def order_files_mark_download_failed(*, project: Project, order: Order, file_ids
         by_reason.setdefault(str(reason or "Download failed"), []).append(file_id)
     changed = 0
     now = timezone.now()
+    sub_order_ids: set[int] = set()
     for reason, ids in by_reason.items():
-        changed += OrderDataFile.objects.filter(
-            project=project, order_id=locked.pk, id__in=ids, state=FileState.AVAILABLE,
-        ).update(state=FileState.DOWNLOAD_ERROR, error_reason=reason, state_date=now)
+        files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=ids,
+                                             state=FileState.AVAILABLE)
+        sub_order_ids.update(files.values_list("sub_order_id", flat=True).distinct())
+        changed += files.update(state=FileState.DOWNLOAD_ERROR, error_reason=reason, state_date=now)
     if changed:
-        _after_downloads(project=project, order=locked)
+        _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
     return changed
 
 
@@ -591,7 +621,7 @@ def order_retry(*, project: Project, order_id: int) -> Order:
     SubOrder.objects.filter(project=project, id__in=sub_ids).exclude(state=SubOrderState.STAGING).update(
         state=SubOrderState.WAITING, ended_at=None, started_at=None, claimed_at=None)
     Order.objects.filter(pk=order.pk).update(ready_mail_at=None)
-    order = order_progress_refresh(project=project, order_id=order_id)
+    order = order_progress_refresh(project=project, order_id=order_id, sub_order_ids=sub_ids)
     suborders_schedule(project=project, owner_id=order.owner_id)
     return order
 
