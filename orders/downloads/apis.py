@@ -1,8 +1,10 @@
 """Download endpoints of orders (prefix /api/v1/rs-order): thin views over services/selectors."""
 from __future__ import annotations
 
+import base64
 import json
 
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -16,8 +18,6 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from django.conf import settings
-
 from portal.api.errors import ApiError
 from portal.api.pagination import page_envelope, page_request, paginate_queryset
 from portal.api.views import ProjectAPIView
@@ -25,12 +25,13 @@ from portal.tenancy import scope
 from portal.tenancy.access import requested_scope
 from portal.tenancy.selectors import project_by_slug
 
+from deliveries.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
+
+from ..models import OrderStatus
 from ..selectors import order_for_caller
 from ..tokens import OrderTokenExpired, OrderTokenInvalid, order_from_token, order_token_for
-from ..models import OrderStatus
 from . import codes, selectors, services
 from .ranges import RangeNotSatisfiable, requested_range
-from deliveries.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
 
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 TOKEN_PARAMS = [OpenApiParameter("orderToken", str, required=True),
@@ -122,8 +123,6 @@ class OrderDatasetTaskFilesApi(ProjectAPIView):
 # --- single files -----------------------------------------------------------------------------
 
 def _checksum_headers(order_file) -> dict[str, str]:
-    import base64
-
     headers = {"X-Checksum-MD5": order_file.checksum}
     if order_file.sha256:
         b64 = base64.b64encode(bytes.fromhex(order_file.sha256)).decode()

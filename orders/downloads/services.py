@@ -147,7 +147,8 @@ def order_file_stream(*, project: Project, order_file: OrderDataFile, source: Fi
             chunk = handle.read(min(chunk_size, remaining))
             if not chunk:
                 _mark_failed(project, order_file.order, {order_file.pk: "file is shorter than its recorded size"})
-                raise ZipSourceError(ZipEntry(order_file.filename, size, 0), "file shorter than recorded")
+                # The length is committed: abort, the client sees a short body.
+                raise OSError(f"{order_file.filename} is shorter than its recorded size")
             remaining -= len(chunk)
             yield chunk
     if reaches_end:
