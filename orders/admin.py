@@ -40,7 +40,7 @@ class OrderAdmin(ProjectScopedAdmin):
     readonly_fields = ["project", "owner", "status", "status_date", "creation_date", "percent_completed",
                        "files_in_error_count", "available_files_count", "waiting_for_user", "files_count",
                        "files_size", "built_at", "selection", "message", "idempotency_key", "created_mail_at",
-                       "ready_mail_at", "reminded_at"]
+                       "ready_mail_at", "reminded_at", "frontend_url"]
 
     def has_add_permission(self, request):
         return False  # orders come from baskets
