@@ -131,10 +131,11 @@ def _write_rows(*, project: Project, datasets: list[DatasetEntry], digests: dict
     ds_ids = dict(Dataset.objects.filter(project=project, ip_id__in=[d.ip_id for d in datasets])
                   .values_list("ip_id", "id"))
 
-    # Data objects: compare with what is there, insert and update in batches.
+    # Data objects: compare with what is there (plain tuples: no model instance per row),
+    # then insert and update in batches.
     existing_obj = {
-        o.ip_id: o for o in DataObject.objects.filter(project=project).only(
-            "id", "ip_id", "dataset_id", "label", "creation_date", "tags", "properties")
+        row[0]: row for row in DataObject.objects.filter(project=project).values_list(
+            "ip_id", "id", "dataset_id", "label", "creation_date", "tags", "properties")
     }
     new_obj, changed_obj = [], []
     for ds in datasets:
@@ -146,14 +147,14 @@ def _write_rows(*, project: Project, datasets: list[DatasetEntry], digests: dict
                     project=project, ip_id=entry.ip_id, dataset_id=wanted[0], label=entry.label,
                     creation_date=entry.creation_date or now, tags=entry.tags,
                     tags_index=DataObject.tags_index_for(entry.tags), properties=entry.properties))
-            else:
-                date_changed = entry.creation_date is not None and entry.creation_date != row.creation_date
-                if (row.dataset_id, row.label, row.tags, row.properties) != wanted or date_changed:
-                    row.dataset_id, row.label, row.tags, row.properties = wanted
-                    row.tags_index = DataObject.tags_index_for(entry.tags)
-                    if entry.creation_date is not None:
-                        row.creation_date = entry.creation_date
-                    changed_obj.append(row)
+                continue
+            _, pk, dataset_id, label, creation_date, tags, properties = row
+            date_changed = entry.creation_date is not None and entry.creation_date != creation_date
+            if (dataset_id, label, tags, properties) != wanted or date_changed:
+                changed_obj.append(DataObject(
+                    pk=pk, project=project, ip_id=entry.ip_id, dataset_id=wanted[0], label=entry.label,
+                    creation_date=entry.creation_date or creation_date, tags=entry.tags,
+                    tags_index=DataObject.tags_index_for(entry.tags), properties=entry.properties))
     for start in range(0, len(new_obj), BATCH_SIZE):
         batch = new_obj[start:start + BATCH_SIZE]
         DataObject.objects.bulk_create(batch, batch_size=BATCH_SIZE)
@@ -167,8 +168,7 @@ def _write_rows(*, project: Project, datasets: list[DatasetEntry], digests: dict
 
     # Data files, matched by (object, dataType, filename).
     existing_files = {
-        (f.data_object_id, f.data_type, f.filename): f
-        for f in DataFile.objects.filter(project=project).only(
+        (row[1], row[2], row[3]): row for row in DataFile.objects.filter(project=project).values_list(
             "id", "data_object_id", "data_type", "filename", "mime_type", "sha256", "tier")
     }
     new_files, changed_files = [], []
@@ -184,10 +184,9 @@ def _write_rows(*, project: Project, datasets: list[DatasetEntry], digests: dict
                 if row is None:
                     new_files.append(DataFile(project=project, data_object_id=object_id,
                                               data_type=f.data_type, filename=f.filename, **values))
-                elif (row.sha256, row.tier, row.mime_type) != (d.sha256, f.tier, f.mime_type):
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    changed_files.append(row)
+                elif (row[5], row[6], row[4]) != (d.sha256, f.tier, f.mime_type):
+                    changed_files.append(DataFile(pk=row[0], project=project, data_object_id=object_id,
+                                                  data_type=f.data_type, filename=f.filename, **values))
     for start in range(0, len(new_files), BATCH_SIZE):
         batch = new_files[start:start + BATCH_SIZE]
         DataFile.objects.bulk_create(batch, batch_size=BATCH_SIZE)
