@@ -29,8 +29,7 @@ from . import cache, codes
 from .bulk import insert_order_files
 from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, DatasetTask, FileState, Order, OrderDataFile,
                      OrderStatus, SubOrder, SubOrderState)
-from .transitions import Action, FINISHED_STATUSES, OrderActionRefused, finished_status, order_lock, \
-    order_transition
+from .transitions import Action, FINISHED_STATUSES, finished_status, order_lock, order_transition
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,13 @@ import pytest
 from django.conf import settings
 
 from orders import codes, services
-from orders.models import FileState, Order, OrderDataFile, OrderStatus, SubOrder
+from orders.models import Order, OrderDataFile, OrderStatus, SubOrder
 from orders.transitions import ALLOWED_FROM, REFUSAL_CODE, Action, order_links
 from portal.catalog.models import StorageTier
-from portal.tenancy.models import Role
 from portal.tenancy.scope import project_scope
 from tests.conftest import make_member
 
-from .conftest import ORDERS_URL, file_states, fill_basket, make_objects, order_of, reload, sub_states
+from .conftest import ORDERS_URL, file_states, make_objects, order_of, reload, sub_states
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

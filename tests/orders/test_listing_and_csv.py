@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 
 from orders.models import DatasetTask, Order, OrderStatus
 from orders.serializers import iso_utc
-from portal.tenancy.models import Role
 from tests.conftest import make_member
 
 from .conftest import ADMIN_ORDERS_URL, ORDERS_URL
