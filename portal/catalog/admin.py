@@ -3,7 +3,6 @@ console views and corrects them but does not add them)."""
 from django.contrib import admin
 
 from portal.tenancy.admin import ProjectScopedAdmin
-from portal.tenancy.scope import project_scope
 
 from .models import DataFile, DataObject, Dataset
 
@@ -21,15 +20,6 @@ class CatalogAdmin(ProjectScopedAdmin):
         return [*super().get_readonly_fields(request, obj), "project", *self.parent_fields]
 
     parent_fields: tuple = ()
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Model validation (unique constraints) queries the default manager: run the form in
-        # the edited row's project scope.
-        obj = self.get_object(request, object_id) if object_id else None
-        if obj is None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with project_scope(obj.project):
-            return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Dataset)

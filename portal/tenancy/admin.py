@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from .models import ApiToken, Membership, Project, User
+from .scope import project_scope
 from .selectors import projects_administered_by
 
 
@@ -23,6 +24,15 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return qs
         return qs.filter(**{f"{self.project_field}__in": projects_administered_by(request.user)})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Model validation (unique constraints) and reverse relations query the scoped
+        # default managers: edit a row inside its own project's scope.
+        obj = self.get_object(request, object_id) if object_id else None
+        if obj is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with project_scope(getattr(obj, self.project_field)):
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "project" and not request.user.is_superuser:
