@@ -10,11 +10,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Set by the browser tests for Playwright's event loop; never part of a deployment.
+TEST_ONLY_ENV = ("DJANGO_ALLOW_ASYNC_UNSAFE",)
+
+
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV}
 
 
 def test_check_deploy_is_clean_with_production_settings():
     env = {
-        **os.environ,
+        **_clean_env(),
         "DJANGO_SETTINGS_MODULE": "portal.settings.production",
         "SECRET_KEY": "x" * 20 + "production-like-secret-key-0123456789-abcdefghijklmnop",
         "ALLOWED_HOSTS": "orderly.example.org",
@@ -35,7 +41,7 @@ def _free_port() -> int:
 
 def test_serve_runs_web_worker_and_beat_on_the_embedded_default_and_stops_on_ctrl_c(tmp_path):
     # The embedded default: no DATABASE_URL, no broker URL, everything under the data dir.
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env = {k: v for k, v in _clean_env().items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(ORDERLY_DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="portal.settings.base")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=300)
