@@ -28,6 +28,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 BATCH = 5000
@@ -99,22 +100,27 @@ def main() -> None:
 
         url = "/api/v1/rs-order/order/basket/selection"
         body = {"selectAllOpenSearchRequest": "tags:bench"}
-        first, second = [], []
+        first, second, first_db, second_db = [], [], [], []
         for _ in range(args.runs):
             client.delete("/api/v1/rs-order/order/basket")
-            for timings in (first, second):  # a new basket, then a second dated selection
-                t = time.perf_counter()
-                response = client.post(url, body, format="json")
-                timings.append(time.perf_counter() - t)
+            # a new basket, then a second dated selection (counted with the union of both)
+            for timings, db_timings in ((first, first_db), (second, second_db)):
+                with CaptureQueriesContext(connection) as queries:
+                    t = time.perf_counter()
+                    response = client.post(url, body, format="json")
+                    timings.append(time.perf_counter() - t)
+                db_timings.append(sum(float(q["time"]) for q in queries.captured_queries))
                 assert response.status_code == 200, response.content[:300]
         selection = response.json()["content"]["datasetSelections"][0]
         assert selection["objectsCount"] == args.objects, selection["objectsCount"]
         print(f"POST /order/basket/selection ({selection['objectsCount']} objects, {selection['filesCount']} files, "
               f"{selection['filesSize']} bytes)")
-        print(f"  into an empty basket:           median {statistics.median(first) * 1000:.0f} ms, "
-              f"max {max(first) * 1000:.0f} ms over {args.runs} runs")
-        print(f"  second dated selection (union): median {statistics.median(second) * 1000:.0f} ms, "
-              f"max {max(second) * 1000:.0f} ms over {args.runs} runs")
+        for name, timings, db_timings in (("into an empty basket:          ", first, first_db),
+                                          ("second dated selection (union):", second, second_db)):
+            print(f"  {name} median {statistics.median(timings) * 1000:.0f} ms (of which SQL "
+                  f"{statistics.median(db_timings) * 1000:.0f} ms), max {max(timings) * 1000:.0f} ms "
+                  f"over {args.runs} runs")
+        print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         if not args.keepdb:
             connection.creation.destroy_test_db(old_name, verbosity=0)
