@@ -1,7 +1,7 @@
 """Creating and completing an order of 100,000 objects / 200,000 ONLINE files, against a raw
 PostgreSQL COPY of the same 200,000 rows.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderly_orders .venv/bin/python bench/order_bench.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderly_order_bench .venv/bin/python bench/order_bench.py
 
 Uses a throw-away database (`test_<name>`, dropped at the end). Bulk-creates the catalog,
 fills a basket with a query matching every object, then times, in this process:
@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.test")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orderly_orders")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orderly_order_bench")
 
 import django  # noqa: E402
 

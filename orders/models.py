@@ -129,9 +129,16 @@ ERROR_FILE_STATES = (FileState.DOWNLOAD_ERROR, FileState.PROCESSING_ERROR, FileS
 class OrderDataFile(TenantModel):
     """One file of an order, with a copy of the catalog facts it was ordered with."""
 
+    # The biggest table (hundreds of thousands of rows per order): no single-column index
+    # where a composite one below already starts with the column (fewer writes per row on
+    # insert and on every state change).
+    project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files")
-    sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files")
-    data_file = models.ForeignKey(DataFile, on_delete=models.SET_NULL, null=True, related_name="+")
+    sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files", db_index=False)
+    # A soft link to the catalog: the row keeps its own copy of the file's facts, so no
+    # database constraint (no per-row check on the bulk insert; SET_NULL is done by Django).
+    data_file = models.ForeignKey(DataFile, on_delete=models.SET_NULL, null=True, related_name="+",
+                                  db_constraint=False)
     product_id = models.CharField(max_length=255, help_text="ipId of the data object.")
     data_type = models.CharField(max_length=20)
     filename = models.CharField(max_length=255)

@@ -262,12 +262,14 @@ def order_build_finish(*, project: Project, order_id: int) -> Order:
 
 def _suborders_recount(*, project: Project, order_id: int, sub_order_ids=None) -> None:
     """Recounts the file states of some sub-orders (all of the order's when None)."""
-    files = OrderDataFile.objects.filter(project=project, order_id=order_id)
-    if sub_order_ids is not None:
+    if sub_order_ids is None:
+        files = OrderDataFile.objects.filter(project=project, order_id=order_id)
+    else:
         sub_order_ids = list(sub_order_ids)
         if not sub_order_ids:
             return
-        files = files.filter(sub_order_id__in=sub_order_ids)
+        # By sub-order only: the (sub_order, state) index, never a scan of the whole order.
+        files = OrderDataFile.objects.filter(project=project, sub_order_id__in=sub_order_ids)
     rows = files.values("sub_order_id").order_by().annotate(
         pending=Count("id", filter=Q(state=FileState.PENDING)),
         available=Count("id", filter=Q(state=FileState.AVAILABLE)),
