@@ -36,9 +36,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_BLOCK = os.urandom(MiB)
+
+
 def write_file(path: Path, size: int, seed: int) -> None:
-    """Pseudo-random but cheap: a random 1 MiB block, varied per MiB, so every file differs."""
-    block = bytearray(os.urandom(MiB))
+    """Pseudo-random but cheap: one random 1 MiB block, varied per MiB, so every file differs."""
+    block = bytearray(_BLOCK)
     with open(path, "wb") as out:
         written = 0
         while written < size:
@@ -175,16 +178,18 @@ def main() -> None:
         per_file = total // args.files
         zip_files = [catalog_file(i, per_file) for i in range(args.files)]
         zip_order = order_of(zip_files, "zip order")
-        big = catalog_file(10_000, per_file * args.files)
+        big = catalog_file(10**9, per_file * args.files)
         single_order = order_of([big], "single file order")
         single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
-        paths = [str(storage.data_file_path(f)) for f in zip_files]
+        path_list = data_dir / "paths.txt"
+        path_list.write_text("\n".join(str(storage.data_file_path(f)) for f in zip_files) + "\n")
+        cat_all = f"xargs -d '\\n' -a {path_list} cat > /dev/null"
 
         # 1. cat (warm-up read first: every figure then reads from the page cache)
-        subprocess.run(f"cat {' '.join(paths)} > /dev/null", shell=True, check=True)
+        subprocess.run(cat_all, shell=True, check=True)
         subprocess.run(["cat", str(storage.data_file_path(big))], stdout=subprocess.DEVNULL, check=True)
         started = time.monotonic()
-        subprocess.run(f"cat {' '.join(paths)} > /dev/null", shell=True, check=True)
+        subprocess.run(cat_all, shell=True, check=True)
         cat_seconds = time.monotonic() - started
         size_all = sum(f.size for f in zip_files)
 
