@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterable
@@ -26,7 +25,7 @@ from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
 from . import cache, codes
-from .bulk import insert_order_files
+from .bulk import insert_order_files_from_query
 from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, DatasetTask, FileState, Order, OrderDataFile,
                      OrderStatus, SubOrder, SubOrderState)
 from .transitions import Action, FINISHED_STATUSES, finished_status, order_lock, order_transition
@@ -34,7 +33,6 @@ from .transitions import Action, FINISHED_STATUSES, finished_status, order_lock,
 log = logging.getLogger(__name__)
 
 LABEL_MAX_LENGTH = 50
-FILE_INSERT_BATCH = 5000
 STAGING_BATCH = 500
 IN_FLIGHT = (SubOrderState.STAGING, SubOrderState.STAGED)
 
@@ -137,11 +135,8 @@ def _entry_value(entry: dict, *names, default=None):
     return default
 
 
-@dataclass
-class _SubOrderChunk:
-    sub_order: SubOrder
-    files: int = 0
-    size: int = 0
+class BuildRaced(RuntimeError):
+    """The catalog changed while an order was being built (the build is rolled back)."""
 
 
 def dataset_task_build(*, project: Project, order: Order, dataset: Dataset | None, dataset_ip_id: str,
@@ -149,47 +144,38 @@ def dataset_task_build(*, project: Project, order: Order, dataset: Dataset | Non
                        selection: dict | None = None) -> DatasetTask:
     """Makes one dataset task, its sub-orders and its files from a DataFile queryset.
 
-    Files go in by batches of plain tuples (no per-file query); a new sub-order starts when
-    the current one would exceed the project's max files or max bytes.
+    Splits greedily in (data object, file) order: a new sub-order starts when the current
+    one would exceed the project's max files or max bytes. Only the sizes come to Python;
+    the rows are copied inside the database (one INSERT ... SELECT, no per-file query).
     """
     task = DatasetTask.objects.create(project=project, order=order, dataset=dataset, dataset_label=dataset_label,
                                       dataset_ip_id=dataset_ip_id, selection=selection or {})
     max_files, max_bytes = project.suborder_max_files, project.suborder_max_bytes
-    now = timezone.now()
-    rows: list[tuple] = []
-    chunks: list[_SubOrderChunk] = []
-    current: _SubOrderChunk | None = None
-    object_ids: set[int] = set()
-    total_files = total_size = 0
-    values = files.order_by("data_object_id", "id").values_list(
-        "id", "data_object_id", "data_object__ip_id", "data_type", "filename", "mime_type", "size",
-        "checksum", "sha256", "crc32", "tier", "location")
-    for (file_id, object_id, ip_id, data_type, filename, mime_type, size, checksum, sha256, crc32, tier,
-         location) in values.iterator(chunk_size=FILE_INSERT_BATCH):
-        if current is None or current.files >= max_files or (current.files and current.size + size > max_bytes):
-            if rows:  # files reference their sub-order: flush before starting another
-                insert_order_files(rows)
-                rows = []
-            current = _SubOrderChunk(SubOrder.objects.create(project=project, order=order, dataset_task=task,
-                                                             owner_id=order.owner_id))
-            chunks.append(current)
-        current.files += 1
-        current.size += size
-        object_ids.add(object_id)
-        total_files += 1
-        total_size += size
-        rows.append((project.pk, order.pk, current.sub_order.pk, file_id, ip_id, data_type, filename,
-                     mime_type, size, checksum, sha256, crc32, tier, location, FileState.PENDING, now, "", ""))
-        if len(rows) >= FILE_INSERT_BATCH:
-            insert_order_files(rows)
-            rows = []
-    insert_order_files(rows)
-    for chunk in chunks:
-        SubOrder.objects.filter(pk=chunk.sub_order.pk).update(files_count=chunk.files, files_size=chunk.size,
-                                                              pending_count=chunk.files)
-    DatasetTask.objects.filter(pk=task.pk).update(
-        objects_count=objects_count if objects_count is not None else len(object_ids),
-        files_count=total_files, files_size=total_size)
+    chunks: list[list[int]] = []  # [files, bytes] per sub-order
+    count = size_in_chunk = 0
+    for size in files.order_by("data_object_id", "id").values_list("size", flat=True).iterator(chunk_size=20_000):
+        if not chunks or count >= max_files or (count and size_in_chunk + size > max_bytes):
+            chunks.append([0, 0])
+            count = size_in_chunk = 0
+        count += 1
+        size_in_chunk += size
+        chunks[-1][0], chunks[-1][1] = count, size_in_chunk
+    sub_orders = SubOrder.objects.bulk_create([
+        SubOrder(project=project, order=order, dataset_task=task, owner_id=order.owner_id, files_count=n,
+                 files_size=b, pending_count=n) for n, b in chunks])
+    ranges, first = [], 1
+    for sub_order, (n, _) in zip(sub_orders, chunks):
+        ranges.append((first, first + n - 1, sub_order.pk))
+        first += n
+    total_files, total_size = sum(n for n, _ in chunks), sum(b for _, b in chunks)
+    inserted = insert_order_files_from_query(project_id=project.pk, order_id=order.pk, files=files, ranges=ranges,
+                                             state=FileState.PENDING, now=timezone.now())
+    if inserted != total_files:  # the catalog changed between the two reads: build again
+        raise BuildRaced(f"expected {total_files} files, copied {inserted}")
+    if objects_count is None:
+        objects_count = files.order_by().values("data_object_id").distinct().count()
+    DatasetTask.objects.filter(pk=task.pk).update(objects_count=objects_count, files_count=total_files,
+                                                  files_size=total_size)
     return task
 
 

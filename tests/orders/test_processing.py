@@ -289,3 +289,24 @@ def test_a_sub_order_whose_last_files_finished_the_order_still_ends_staged(membe
         assert services.order_progress_refresh(project=project, order_id=order.pk).status == OrderStatus.DONE
         services.suborder_stage(project=project, sub_order_id=sub.pk)
     assert sub_states(order) == ["STAGED"]
+
+
+def test_split_is_greedy_in_object_order(member):
+    project = member.project
+    project.suborder_max_files, project.suborder_max_bytes, project.user_max_suborders = 10, 300, 10
+    project.save()
+    dataset = None
+    objects = []
+    for size in (100, 200, 50, 300, 10):
+        [obj] = make_objects(project, count=1, files=((DataType.RAWDATA, size),), dataset=dataset)
+        dataset = obj.dataset
+        objects.append(obj)
+    order = order_of(member, objects)
+    with project_scope(project):
+        services.order_build(project=project, order_id=order.pk)
+        slices = [list(sub.files.order_by("id").values_list("size", flat=True))
+                  for sub in SubOrder.objects.filter(order=order).order_by("id")]
+        product_ids = list(OrderDataFile.objects.filter(order=order).order_by("id").values_list("product_id", flat=True))
+    assert slices == [[100, 200], [50], [300], [10]]
+    assert product_ids == [o.ip_id for o in objects]
+    assert reload(order).files_size == 660
