@@ -129,12 +129,18 @@ ERROR_FILE_STATES = (FileState.DOWNLOAD_ERROR, FileState.PROCESSING_ERROR, FileS
 class OrderDataFile(TenantModel):
     """One file of an order, with a copy of the catalog facts it was ordered with."""
 
-    # The biggest table (hundreds of thousands of rows per order): no single-column index
-    # where a composite one below already starts with the column (fewer writes per row on
-    # insert and on every state change).
-    project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The biggest table (hundreds of thousands of rows per order, copied in one statement):
+    # - no single-column index where a composite one below starts with the column (fewer
+    #   writes per row on insert and on every state change);
+    # - the order constraint is the one integrity anchor checked per row; project and
+    #   sub-order are the order's own (set together by the build), so their database
+    #   constraints would only add two deferred checks per row at commit (Django still
+    #   cascades deletes through them).
+    project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+", db_index=False,
+                                db_constraint=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files")
-    sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files", db_index=False)
+    sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files", db_index=False,
+                                  db_constraint=False)
     # A soft link to the catalog: the row keeps its own copy of the file's facts, so no
     # database constraint (no per-row check on the bulk insert; SET_NULL is done by Django).
     data_file = models.ForeignKey(DataFile, on_delete=models.SET_NULL, null=True, related_name="+",
