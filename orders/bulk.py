@@ -1,8 +1,8 @@
 """Bulk insertion of order data files.
 
-A 100,000-object order inserts hundreds of thousands of rows. `insert_order_files_from_query`
-copies them inside the database with one INSERT ... SELECT (no row travels through Python);
-`insert_order_files` inserts plain tuples (COPY on PostgreSQL, executemany elsewhere).
+A 100,000-object order inserts hundreds of thousands of rows: `insert_order_files_from_query`
+copies them inside the database with one INSERT ... SELECT (no row travels through Python,
+no model instance is built).
 """
 from __future__ import annotations
 
@@ -16,22 +16,6 @@ from .models import OrderDataFile
 FILE_COLUMNS = ("project_id", "order_id", "sub_order_id", "data_file_id", "product_id", "data_type",
                 "filename", "mime_type", "size", "checksum", "sha256", "crc32", "tier", "location",
                 "state", "state_date", "error_reason", "cache_path")
-
-
-def insert_order_files(rows: list[tuple]) -> None:
-    """Inserts rows whose values follow FILE_COLUMNS (one batch)."""
-    if not rows:
-        return
-    table = connection.ops.quote_name(OrderDataFile._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in FILE_COLUMNS)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(FILE_COLUMNS))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
 
 
 # Aliases of the catalog columns an order file copies, in FILE_COLUMNS order from data_file_id.
