@@ -490,6 +490,11 @@ def suborder_stage(*, project: Project, sub_order_id: int) -> str:
         return "claim-lost"
     except Order.DoesNotExist:
         return "removed"
+    except Exception:
+        # Give the claim back so the retried task (or the next delivery) can take it at once.
+        SubOrder.objects.filter(id=sub_order_id, state=SubOrderState.STAGING, claimed_at=claim).update(
+            claimed_at=None)
+        raise
 
 
 # --- downloads (called by orders.downloads) --------------------------------------------

@@ -4,6 +4,7 @@ All are idempotent and acknowledged late: a worker killed mid-task loses nothing
 runs again (redelivery, or the stuck-staging beat job) and resumes from the files' states.
 """
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
@@ -11,13 +12,17 @@ from portal.tenancy.scope import project_scope
 from . import services
 
 _TASK = dict(acks_late=True, reject_on_worker_lost=True)
+# Work that touches the database is retried with backoff on transient database errors
+# (a lost connection, a busy SQLite file); the services are idempotent.
+_DB_TASK = dict(_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=1, retry_backoff_max=60,
+                retry_jitter=True, max_retries=8)
 
 
 def _project(project_id: int) -> Project | None:
     return Project.objects.filter(pk=project_id).first()
 
 
-@shared_task(name="orders.build", **_TASK)
+@shared_task(name="orders.build", **_DB_TASK)
 def order_build_task(project_id: int, order_id: int) -> None:
     project = _project(project_id)
     if project is not None:
@@ -25,7 +30,7 @@ def order_build_task(project_id: int, order_id: int) -> None:
             services.order_build(project=project, order_id=order_id)
 
 
-@shared_task(name="orders.stage_suborder", **_TASK)
+@shared_task(name="orders.stage_suborder", **_DB_TASK)
 def suborder_stage_task(project_id: int, sub_order_id: int) -> str | None:
     project = _project(project_id)
     if project is None:
@@ -34,7 +39,7 @@ def suborder_stage_task(project_id: int, sub_order_id: int) -> str | None:
         return services.suborder_stage(project=project, sub_order_id=sub_order_id)
 
 
-@shared_task(name="orders.mail", **_TASK)
+@shared_task(name="orders.mail", **_DB_TASK)
 def order_mail_task(project_id: int, order_id: int, kind: str) -> None:
     project = _project(project_id)
     if project is not None:
