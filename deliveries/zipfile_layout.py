@@ -16,6 +16,7 @@ import hashlib
 import os
 import struct
 import zlib
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -39,6 +40,8 @@ SMALL_PIECE = 64 * 1024
 DOS_EPOCH = dt.datetime(1980, 1, 1)
 UNIX_FILE_ATTR = (0o100644 << 16)  # regular file, rw-r--r--
 LAYOUT_VERSION = b"orderly-zip-1"
+# Int keys live in an array; this value (and non-int keys) marks a key kept aside.
+_KEY_MIN, _KEY_MAX = -(2**63), 2**63 - 1
 
 
 class ZipSourceError(IOError):
@@ -153,60 +156,91 @@ def _dos_datetime(moment: dt.datetime) -> tuple[int, int]:
     return date, time
 
 
-@dataclass(frozen=True)
-class _Placed:
-    entry: ZipEntry
-    name_bytes: bytes
-    offset: int           # of the local header
-    header: bytes          # local header + name + extra
-    zip64_sizes: bool
-
-    @property
-    def data_offset(self) -> int:
-        return self.offset + len(self.header)
-
-    @property
-    def end(self) -> int:
-        return self.data_offset + self.entry.size
-
-
 class ZipLayout:
     """The byte-exact layout of an archive of `entries` (kept in the given order).
 
     `len(layout)` is the archive size; `layout.etag` a strong validator of its bytes;
     `layout.iter_range(start, end)` yields the bytes `start..end` (inclusive) reading only
     the files that range overlaps.
+
+    Entries are kept in columns (one bytes blob of names, arrays of sizes, CRCs, offsets
+    and int keys: ~50 bytes plus the name per entry), not as objects, so an archive of
+    200,000 files costs a few MB; headers are packed again when sent. Entries may come
+    from a generator. An entry with neither `data` nor its own `opener` is read through
+    the layout's `opener(index, key)` (one callable for all, e.g. a batched path lookup).
     """
 
-    def __init__(self, entries: Iterable[ZipEntry], *, mtime: dt.datetime = DOS_EPOCH):
+    def __init__(self, entries: Iterable[ZipEntry], *, mtime: dt.datetime = DOS_EPOCH,
+                 opener: Callable[[int, object], BinaryIO] | None = None):
         self.mtime = mtime
         self._dos_date, self._dos_time = _dos_datetime(mtime)
-        placed: list[_Placed] = []
-        names: set[str] = set()
+        self._opener = opener
+        self._names = bytearray()
+        self._name_ends = array("Q")
+        self._sizes = array("Q")
+        self._crcs = array("I")
+        self._offsets = array("Q")           # of each local header
+        self._keys = array("q")               # int keys; others (and None) in _odd_keys
+        self._odd_keys: dict[int, object] = {}
+        self._data: dict[int, bytes] = {}
+        self._openers: dict[int, Callable[[], BinaryIO]] = {}
+        self._sorted_upto = 0                 # names[:sorted_upto] are strictly ascending
+        digest = hashlib.sha256(LAYOUT_VERSION)
+        digest.update(self.mtime.replace(tzinfo=None).isoformat().encode())
         offset = 0
         for entry in entries:
-            if entry.name in names:
-                raise ValueError(f"duplicate archive name {entry.name!r}")
-            names.add(entry.name)
+            name = entry.name.encode("utf-8")
             if entry.size < 0 or not 0 <= entry.crc32 <= MAX32:
                 raise ValueError(f"bad size or crc32 for {entry.name!r}")
-            header, zip64 = self._local_header(entry)
-            item = _Placed(entry, entry.name.encode("utf-8"), offset, header, zip64)
-            placed.append(item)
-            offset = item.end
-        self._placed = placed
-        self._starts = [p.offset for p in placed]
+            self._check_new_name(name, entry.name)
+            index = len(self._sizes)
+            self._names += name
+            self._name_ends.append(len(self._names))
+            self._sizes.append(entry.size)
+            self._crcs.append(entry.crc32)
+            self._offsets.append(offset)
+            key = entry.key
+            if type(key) is int and _KEY_MIN < key <= _KEY_MAX:
+                self._keys.append(key)
+            else:
+                self._keys.append(_KEY_MIN)
+                self._odd_keys[index] = key
+            if entry.data is not None:
+                self._data[index] = entry.data
+            elif entry.opener is not None:
+                self._openers[index] = entry.opener
+            offset += _local_header_length(len(name), entry.size) + entry.size
+            digest.update(b"\0" + name + b"\0" + f"{entry.size}:{entry.crc32}:{entry.sha256}".encode())
+        self._names = bytes(self._names)
         self.central_directory_offset = offset
-        self._cd_records_len = [self._central_record_length(p) for p in placed]
-        self._cd_starts: list[int] = []
+        self._cd_starts = array("Q")
         cd_offset = offset
-        for length in self._cd_records_len:
+        for index in range(len(self._sizes)):
             self._cd_starts.append(cd_offset)
-            cd_offset += length
+            cd_offset += 46 + self._name_length(index) + _central_extra_length(self._sizes[index],
+                                                                             self._offsets[index])
         self.central_directory_size = cd_offset - offset
-        self._tail = self._end_records(offset, self.central_directory_size, len(placed))
+        self._tail = self._end_records(offset, self.central_directory_size, len(self._sizes))
         self.size = cd_offset + len(self._tail)
-        self.etag = self._compute_etag()
+        self.etag = f'"zip-{digest.hexdigest()[:40]}"'
+
+    def _check_new_name(self, name: bytes, text: str) -> None:
+        """Duplicate names are refused, in O(log n) time and no extra memory while the names
+        come sorted (UTF-8 bytes sort as code points), and by a scan of the unsorted rest."""
+        count = len(self._sizes)
+        if count == self._sorted_upto and (count == 0 or name > self._name(count - 1)):
+            self._sorted_upto += 1
+            return
+        lo, hi = 0, self._sorted_upto
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._name(mid) < name:
+                lo = mid + 1
+            else:
+                hi = mid
+        if (lo < self._sorted_upto and self._name(lo) == name) or any(
+                self._name(i) == name for i in range(self._sorted_upto, count)):
+            raise ValueError(f"duplicate archive name {text!r}")
 
     # --- public -------------------------------------------------------------------------
 
@@ -214,8 +248,25 @@ class ZipLayout:
         return self.size
 
     @property
+    def entry_count(self) -> int:
+        return len(self._sizes)
+
+    def entry(self, index: int) -> ZipEntry:
+        """Entry `index` as a ZipEntry (built on demand: the layout keeps columns)."""
+        return ZipEntry(name=self._name(index).decode("utf-8"), size=self._sizes[index],
+                        crc32=self._crcs[index], opener=self._openers.get(index),
+                        data=self._data.get(index), key=self.key(index))
+
+    def key(self, index: int) -> object:
+        key = self._keys[index]
+        return self._odd_keys.get(index) if key == _KEY_MIN else key
+
+    def name(self, index: int) -> str:
+        return self._name(index).decode("utf-8")
+
+    @property
     def entries(self) -> list[ZipEntry]:
-        return [p.entry for p in self._placed]
+        return [self.entry(i) for i in range(self.entry_count)]
 
     @property
     def is_zip64(self) -> bool:
@@ -223,13 +274,13 @@ class ZipLayout:
 
     def entry_span(self, index: int) -> tuple[int, int]:
         """(first, last) byte offsets of entry `index` (local header to last data byte)."""
-        p = self._placed[index]
-        return p.offset, p.end - 1
+        data_offset, size = self.data_span(index)
+        return self._offsets[index], data_offset + size - 1
 
     def data_span(self, index: int) -> tuple[int, int]:
         """(offset of the first data byte, size) of entry `index`."""
-        p = self._placed[index]
-        return p.data_offset, p.entry.size
+        size = self._sizes[index]
+        return self._offsets[index] + _local_header_length(self._name_length(index), size), size
 
     def iter_range(self, start: int = 0, end: int | None = None, *, chunk_size: int = DEFAULT_CHUNK,
                    on_delivered: Callable[[ZipEntry], None] | None = None,
@@ -270,40 +321,43 @@ class ZipLayout:
             yield bytes(buffer)
             self._confirm(pending, on_delivered)
 
-    @staticmethod
-    def _confirm(entries: list, on_delivered) -> None:
+    def _confirm(self, indexes: list, on_delivered) -> None:
         if on_delivered:
-            for entry in entries:
-                on_delivered(entry)
-        entries.clear()
+            for index in indexes:
+                on_delivered(self.entry(index))
+        indexes.clear()
 
     def _pieces(self, start: int, end: int, chunk_size: int, verify_crc: bool):
-        """(bytes, entry completed by these bytes or None) covering start..end in order."""
+        """(bytes, index of the entry completed by these bytes or None) covering start..end."""
         pos = start
-        index = max(bisect_right(self._starts, pos) - 1, 0)
+        count = len(self._sizes)
+        index = max(bisect_right(self._offsets, pos) - 1, 0)
         # Entries, local header then data.
-        while index < len(self._placed) and pos <= end:
-            p = self._placed[index]
-            if pos >= p.end:
+        while index < count and pos <= end:
+            offset, size = self._offsets[index], self._sizes[index]
+            header = self._local_header(index)
+            data_offset = offset + len(header)
+            entry_end = data_offset + size
+            if pos >= entry_end:
                 index += 1
                 continue
-            last_byte = p.end - 1  # of the header when the entry is empty
-            if pos < p.data_offset:
-                piece = p.header[pos - p.offset : min(end, p.data_offset - 1) - p.offset + 1]
+            last_byte = entry_end - 1  # of the header when the entry is empty
+            if pos < data_offset:
+                piece = header[pos - offset : min(end, data_offset - 1) - offset + 1]
                 pos += len(piece)
-                yield piece, (p.entry if p.entry.size == 0 and pos - 1 == last_byte else None)
-            if pos <= end and p.entry.size > 0 and pos < p.end:
+                yield piece, (index if size == 0 and pos - 1 == last_byte else None)
+            if pos <= end and size > 0 and pos < entry_end:
                 stop = min(end, last_byte)
-                for chunk, is_last in self._iter_data(p, pos - p.data_offset, stop - p.data_offset,
+                for chunk, is_last in self._iter_data(index, pos - data_offset, stop - data_offset,
                                                       chunk_size, verify_crc):
                     pos += len(chunk)
-                    yield chunk, (p.entry if is_last and stop == last_byte else None)
+                    yield chunk, (index if is_last and stop == last_byte else None)
             index += 1
         # Central directory records, then the end records.
         if pos <= end and pos < self._tail_offset:
             ci = max(bisect_right(self._cd_starts, pos) - 1, 0)
-            while ci < len(self._placed) and pos <= end:
-                record = self._central_record(self._placed[ci])
+            while ci < count and pos <= end:
+                record = self._central_record(ci)
                 rec_start = self._cd_starts[ci]
                 piece = record[pos - rec_start : min(end, rec_start + len(record) - 1) - rec_start + 1]
                 pos += len(piece)
@@ -321,20 +375,34 @@ class ZipLayout:
     def _tail_offset(self) -> int:
         return self.size - len(self._tail)
 
-    def _iter_data(self, p: _Placed, first: int, last: int, chunk_size: int, verify_crc: bool):
+    def _name(self, index: int) -> bytes:
+        return self._names[self._name_ends[index - 1] if index else 0 : self._name_ends[index]]
+
+    def _name_length(self, index: int) -> int:
+        return self._name_ends[index] - (self._name_ends[index - 1] if index else 0)
+
+    def _open(self, index: int) -> BinaryIO:
+        opener = self._openers.get(index)
+        if opener is not None:
+            return opener()
+        if self._opener is None:
+            raise FileNotFoundError(f"no source for {self.name(index)!r}")
+        return self._opener(index, self.key(index))
+
+    def _iter_data(self, index: int, first: int, last: int, chunk_size: int, verify_crc: bool):
         """(chunk, is_last) for bytes first..last of an entry's data."""
-        entry = p.entry
-        whole = first == 0 and last == entry.size - 1
-        if entry.data is not None:
-            data = entry.data
+        data = self._data.get(index)
+        if data is not None:
             for i in range(first, last + 1, chunk_size):
                 j = min(i + chunk_size, last + 1)
                 yield data[i:j], j == last + 1
             return
+        size, expected_crc = self._sizes[index], self._crcs[index]
+        whole = first == 0 and last == size - 1
         try:
-            handle = entry.opener()
+            handle = self._open(index)
         except OSError as exc:
-            raise ZipSourceError(entry, exc.strerror or str(exc)) from exc
+            raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
         with handle:
             if first:
                 handle.seek(first)
@@ -344,22 +412,22 @@ class ZipLayout:
                 try:
                     chunk = handle.read(min(chunk_size, remaining))
                 except OSError as exc:
-                    raise ZipSourceError(entry, exc.strerror or str(exc)) from exc
+                    raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
                 if not chunk:
-                    raise ZipSourceError(entry, "file is shorter than its recorded size")
+                    raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
                 remaining -= len(chunk)
                 if whole and verify_crc:
                     crc = zlib.crc32(chunk, crc)
-                    if remaining == 0 and (crc & MAX32) != entry.crc32:
-                        raise ZipSourceError(entry, "content does not match its recorded CRC-32")
+                    if remaining == 0 and (crc & MAX32) != expected_crc:
+                        raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
                 yield chunk, remaining == 0
 
-    def _local_header(self, entry: ZipEntry) -> tuple[bytes, bool]:
-        name = entry.name.encode("utf-8")
-        zip64 = entry.size >= MAX32
-        extra = struct.pack("<HHQQ", 0x0001, 16, entry.size, entry.size) if zip64 else b""
-        size32 = MAX32 if zip64 else entry.size
-        header = struct.pack(
+    def _local_header(self, index: int) -> bytes:
+        name, size = self._name(index), self._sizes[index]
+        zip64 = size >= MAX32
+        extra = struct.pack("<HHQQ", 0x0001, 16, size, size) if zip64 else b""
+        size32 = MAX32 if zip64 else size
+        return struct.pack(
             "<IHHHHHIIIHH",
             0x04034B50,
             45 if zip64 else 20,   # version needed to extract
@@ -367,31 +435,20 @@ class ZipLayout:
             0,                     # STORE
             self._dos_time,
             self._dos_date,
-            entry.crc32,
+            self._crcs[index],
             size32,
             size32,
             len(name),
             len(extra),
-        )
-        return header + name + extra, zip64
+        ) + name + extra
 
-    @staticmethod
-    def _central_extra(p: _Placed) -> bytes:
-        fields = []
-        if p.zip64_sizes:
-            fields += [p.entry.size, p.entry.size]
-        if p.offset >= MAX32:
-            fields.append(p.offset)
-        if not fields:
-            return b""
-        return struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields)
-
-    def _central_record_length(self, p: _Placed) -> int:
-        return 46 + len(p.name_bytes) + len(self._central_extra(p))
-
-    def _central_record(self, p: _Placed) -> bytes:
-        extra = self._central_extra(p)
-        size32 = MAX32 if p.zip64_sizes else p.entry.size
+    def _central_record(self, index: int) -> bytes:
+        name, size, offset = self._name(index), self._sizes[index], self._offsets[index]
+        fields = [size, size] if size >= MAX32 else []
+        if offset >= MAX32:
+            fields.append(offset)
+        extra = struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields) if fields else b""
+        size32 = MAX32 if size >= MAX32 else size
         version = 45 if extra else 20
         return struct.pack(
             "<IHHHHHHIIIHHHHHII",
@@ -402,17 +459,17 @@ class ZipLayout:
             0,
             self._dos_time,
             self._dos_date,
-            p.entry.crc32,
+            self._crcs[index],
             size32,
             size32,
-            len(p.name_bytes),
+            len(name),
             len(extra),
             0,                      # comment length
             0,                      # disk number start
             0,                      # internal attributes
             UNIX_FILE_ATTR,
-            min(p.offset, MAX32),
-        ) + p.name_bytes + extra
+            min(offset, MAX32),
+        ) + name + extra
 
     @staticmethod
     def _end_records(cd_offset: int, cd_size: int, count: int) -> bytes:
@@ -436,10 +493,11 @@ class ZipLayout:
         )
         return tail
 
-    def _compute_etag(self) -> str:
-        digest = hashlib.sha256(LAYOUT_VERSION)
-        digest.update(self.mtime.replace(tzinfo=None).isoformat().encode())
-        for p in self._placed:
-            e = p.entry
-            digest.update(b"\0" + p.name_bytes + b"\0" + f"{e.size}:{e.crc32}:{e.sha256}".encode())
-        return f'"zip-{digest.hexdigest()[:40]}"'
+
+def _local_header_length(name_length: int, size: int) -> int:
+    return 30 + name_length + (20 if size >= MAX32 else 0)
+
+
+def _central_extra_length(size: int, offset: int) -> int:
+    fields = (2 if size >= MAX32 else 0) + (1 if offset >= MAX32 else 0)
+    return 4 + 8 * fields if fields else 0
