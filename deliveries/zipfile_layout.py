@@ -261,6 +261,9 @@ class ZipLayout:
         key = self._keys[index]
         return self._odd_keys.get(index) if key == _KEY_MIN else key
 
+    def entry_crc32(self, index: int) -> int:
+        return self._crcs[index]
+
     def name(self, index: int) -> str:
         return self._name(index).decode("utf-8")
 

@@ -47,15 +47,22 @@ def order_file_with_order(*, project: Project, file_id: int) -> OrderDataFile:
     return order_file
 
 
-def zip_candidate_files(*, project: Project, order: Order) -> list[OrderDataFile]:
-    """The order's files AVAILABLE now (what a fresh order zip holds)."""
-    return list(OrderDataFile.objects.filter(project=project, order_id=order.pk, state=FileState.AVAILABLE)
-                .only(*_ITEM_FIELDS).order_by("id"))
+# What a zip needs of a file (tuples, not model instances: an order may hold 200,000 files).
+ZIP_ROW_FIELDS = ("id", "filename", "size", "crc32", "sha256", "tier", "location", "cache_path")
+ZIP_SOURCE_FIELDS = ("id", "tier", "location", "cache_path")
 
 
-def order_files_by_ids(*, project: Project, order: Order, file_ids) -> dict[int, OrderDataFile]:
-    qs = OrderDataFile.objects.filter(project=project, order_id=order.pk, id__in=list(file_ids)).only(*_ITEM_FIELDS)
-    return {f.pk: f for f in qs}
+def zip_candidate_rows(*, project: Project, order: Order):
+    """The order's files AVAILABLE now (what a fresh order zip holds), as ZIP_ROW_FIELDS
+    tuples by id, streamed from the database."""
+    return (OrderDataFile.objects.filter(project=project, order_id=order.pk, state=FileState.AVAILABLE)
+            .order_by("id").values_list(*ZIP_ROW_FIELDS).iterator(chunk_size=5000))
+
+
+def zip_source_rows(*, project: Project, order: Order, file_ids) -> list[tuple]:
+    """ZIP_SOURCE_FIELDS tuples of these files of the order (a batch: at most a few thousand ids)."""
+    return list(OrderDataFile.objects.filter(project=project, order_id=order.pk, id__in=list(file_ids))
+                .values_list(*ZIP_SOURCE_FIELDS))
 
 
 def metalink_files(*, project: Project, order: Order) -> QuerySet[OrderDataFile]:
