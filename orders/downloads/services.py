@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 import zlib
@@ -28,6 +29,7 @@ from typing import BinaryIO, Callable, Iterator
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status as http
@@ -508,6 +510,7 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
     delivered = array("q")
     notice_sent = False
     last_flush = time.monotonic()
+    marker = _BackgroundMarker()
 
     def on_delivered(entry: ZipEntry) -> None:
         nonlocal notice_sent
@@ -516,24 +519,29 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
         elif entry.key == NOTICE_KEY:
             notice_sent = True
 
-    def flush() -> None:
-        nonlocal notice_sent, last_flush
+    def mark(file_ids: list[int], notice: bool) -> None:
         with project_scope(project):
-            if delivered:
-                order_services.order_files_mark_downloaded(project=project, order=order, file_ids=delivered.tolist())
-                del delivered[:]
-            if notice_sent and plan.failed:
+            if file_ids:
+                order_services.order_files_mark_downloaded(project=project, order=order, file_ids=file_ids)
+            if notice and plan.failed:
                 order_services.order_files_mark_download_failed(
                     project=project, order=order,
                     file_ids_with_reasons={fid: reason for fid, (_, reason) in plan.failed.items()})
-                notice_sent = False
+
+    def take() -> tuple[list[int], bool]:
+        nonlocal notice_sent, last_flush
+        batch, notice = delivered.tolist(), notice_sent
+        del delivered[:]
+        notice_sent = False
         last_flush = time.monotonic()
+        return batch, notice
 
     try:
         for chunk in layout.iter_range(start, end, chunk_size=chunk_size, on_delivered=on_delivered):
             yield chunk
             if len(delivered) >= MARK_BATCH_FILES or (delivered and time.monotonic() - last_flush > MARK_BATCH_SECONDS):
-                flush()
+                # Marking thousands of files takes a while: a thread does it, the stream goes on.
+                marker.submit(mark, *take())
     except ZipSourceError as exc:
         # The length is committed: abort (the client sees a short body) and say which file failed.
         logger.warning("order %s zip aborted: %s", order.pk, exc)
@@ -541,8 +549,36 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
             _mark_failed(project, order, {exc.entry.key: exc.reason})
         raise
     finally:
+        marker.wait()
         if delivered or notice_sent:
-            flush()
+            mark(*take())  # after the last chunk was taken (or the client left): in line
+
+
+class _BackgroundMarker:
+    """Runs one marking batch at a time in a thread with its own database connection."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+
+    def submit(self, mark: Callable[[list[int], bool], None], file_ids: list[int], notice: bool) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(mark, file_ids, notice), daemon=True,
+                                        name="zip-marker")
+        self._thread.start()
+
+    @staticmethod
+    def _run(mark, file_ids: list[int], notice: bool) -> None:
+        try:
+            mark(file_ids, notice)
+        except Exception:  # the stream goes on; these files stay AVAILABLE (re-downloadable)
+            logger.exception("marking %d zip entries DOWNLOADED failed", len(file_ids))
+        finally:
+            db_connection.close()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 # --- metalink ------------------------------------------------------------------------------

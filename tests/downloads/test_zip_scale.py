@@ -1,0 +1,84 @@
+"""The order zip at scale: compact layouts, generated SHA256SUMS, line manifests, background marking."""
+from __future__ import annotations
+
+import io
+import time
+import tracemalloc
+import zipfile
+
+import pytest
+
+from deliveries.zipfile_layout import ZipEntry, ZipLayout
+from orders.downloads import services
+from orders.models import FileState, OrderDataFile
+from tests.orders.conftest import make_objects, order_of
+
+from .conftest import body_of, order_files, reload, states
+from .test_zip_api import zip_url
+
+
+def test_a_layout_of_50_000_entries_costs_columns_not_objects():
+    names = [f"scene_{i:06d}.dat" for i in range(50_000)]
+    tracemalloc.start()
+    layout = ZipLayout(ZipEntry(name=n, size=1000 + i, crc32=i, key=i) for i, n in enumerate(names))
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # ~50 bytes of arrays plus the 16-byte name per entry (a ZipEntry alone is ~150 bytes).
+    assert current / 50_000 < 100, current
+    assert layout.entry_count == 50_000 and layout.key(49_999) == 49_999
+    assert layout.name(123) == names[123] and not layout.is_zip64
+    with zipfile.ZipFile(io.BytesIO(b"".join(layout.iter_range(layout.central_directory_offset)).rjust(
+            len(layout), b"\0"))) as zf:
+        infos = zf.infolist()
+    assert len(infos) == 50_000 and infos[-1].file_size == 1000 + 49_999 and infos[7].CRC == 7
+    assert infos[-1].header_offset == layout.entry_span(49_999)[0]
+
+
+def test_unsorted_duplicates_are_refused_too():
+    with pytest.raises(ValueError):
+        ZipLayout([ZipEntry.from_bytes(n, b"x") for n in ("b", "c", "a", "c")])
+    ZipLayout([ZipEntry.from_bytes(n, b"x") for n in ("b", "c", "a", "ab")])
+
+
+def test_a_range_starting_inside_the_generated_sha256sums_is_the_same_slice(member, staged_order):
+    full = member.client.get(zip_url(staged_order))
+    blob, etag = body_of(full), full["ETag"]
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        info = zf.getinfo("SHA256SUMS")
+    middle = info.header_offset + 30 + len("SHA256SUMS") + info.file_size // 2
+    part = member.client.get(zip_url(staged_order), HTTP_RANGE=f"bytes={middle}-", HTTP_IF_RANGE=etag)
+    assert part.status_code == 206 and body_of(part) == blob[middle:]
+
+
+def test_a_manifest_that_cannot_be_read_gives_the_whole_current_zip(member, staged_order):
+    head = member.client.head(zip_url(staged_order))
+    folder = services._manifest_dir(project=member.project, order=staged_order)
+    manifest = folder / f"{services._etag_key(head['ETag'])}.manifest"
+    assert manifest.read_text().count("\n") == 1 + 3  # header, then one line per file
+    manifest.write_text('{"v": 1, "etag": "x", "files": []}\n')
+    # Meanwhile a file was fetched alone: the current zip differs, the old one is lost.
+    OrderDataFile.unscoped_objects.filter(pk=order_files(staged_order)[0].pk).update(state=FileState.DOWNLOADED)
+    response = member.client.get(zip_url(staged_order), HTTP_RANGE="bytes=10-", HTTP_IF_RANGE=head["ETag"])
+    assert response.status_code == 200 and len(body_of(response)) == int(response["Content-Length"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_files_are_marked_in_batches_while_the_zip_streams(member, run_tasks, monkeypatch):
+    order = reload(order_of(member, make_objects(member.project, count=4, files=(("RAWDATA", 200_000),)),
+                            run=run_tasks))
+    monkeypatch.setattr(services, "MARK_BATCH_FILES", 1)
+    stream = member.client.get(zip_url(order)).streaming_content
+    first = order_files(order)
+    names = sorted(f.filename for f in first)
+    # Header, data of the 1st file, header, data of the 2nd: asking for the 4th chunk confirmed
+    # the 1st file (its last chunk was taken) and handed it to the marking thread.
+    taken = [next(stream) for _ in range(4)]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and list(states(order).values()).count(FileState.DOWNLOADED) < 1:
+        time.sleep(0.05)
+    marked = {f.filename for f in order_files(order) if f.state == FileState.DOWNLOADED}
+    assert marked and marked <= set(names[:2])
+    rest = b"".join(stream)
+    with zipfile.ZipFile(io.BytesIO(b"".join(taken) + rest)) as zf:
+        assert zf.testzip() is None
+    assert set(states(order).values()) == {FileState.DOWNLOADED}
