@@ -32,6 +32,10 @@ def member_add(*, project: Project, email: str, role: str = Role.REGISTERED_USER
     membership, _ = Membership.objects.update_or_create(
         user=user, project=project, defaults={"role": role}
     )
+    if role == Role.ADMIN and not user.is_staff:
+        # Project admins use the admin console, which shows them only their projects' rows.
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
     return membership
 
 

@@ -20,6 +20,7 @@ def test_create_project_add_member_issue_token(db, capsys):
     user = User.objects.get(email="ann@example.org")
     assert user.check_password("s3cret-pass")
     assert Membership.objects.get(user=user).role == "ADMIN"
+    assert user.is_staff and not user.is_superuser  # the console, scoped to their projects
     capsys.readouterr()
     call_command("issue_token", "gamma", "ann@example.org")
     raw = capsys.readouterr().out.strip()
