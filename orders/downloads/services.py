@@ -202,6 +202,14 @@ class _Locator:
             root = self._roots[tier] = str(storage.tier_root(tier).resolve())
         return root
 
+    def online_root(self) -> str:
+        return self._root(StorageTier.ONLINE)
+
+    def is_direct(self, *, project: Project, tier: str, location: str, sha256: str) -> bool:
+        """Stored on local disk where the catalog puts it: its path follows from its SHA-256."""
+        return (tier == StorageTier.ONLINE and not self.s3 and len(sha256) == 64
+                and location == storage.location_for(project_slug=project.slug, sha256=sha256))
+
     def path(self, tier: str, location: str, cache_path: str) -> tuple[str | None, str | None]:
         """(path, None) or (None, problem) for a file's bytes, without touching the disk."""
         if tier == StorageTier.NEARLINE:
@@ -279,25 +287,31 @@ def _sha256sums_chunks(names: Iterator[str], shas: bytes) -> Iterator[bytes]:
 
 
 class _Sources:
-    """The layout's opener while a zip streams: looks up where the next SOURCE_BATCH entries'
-    bytes are in one query, and generates SHA256SUMS from the layout's names."""
+    """The layout's opener while a zip streams. A file stored where the catalog puts it
+    (`<project>/<sha[:2]>/<sha>` in ONLINE storage, flagged in `direct`) is opened from its
+    SHA-256; for the others, where the next SOURCE_BATCH entries' bytes are is looked up in
+    one query. SHA256SUMS is generated from the layout's names."""
 
-    def __init__(self, *, project: Project, order: Order, shas: bytes):
+    def __init__(self, *, project: Project, order: Order, shas: bytes, direct: bytearray | None = None):
         self.project, self.order, self.shas = project, order, shas
         self.layout: ZipLayout | None = None
         self.data_count = len(shas) // 32  # the order files come first in the archive
+        self.direct = direct if direct is not None else bytearray(self.data_count)
         self._locator = _Locator()
         self._batch: dict[int, tuple] = {}
 
     def __call__(self, index: int, key: object) -> BinaryIO:
         if key == SUMS_KEY:
             return _ChunkReader(_sha256sums_chunks(map(self.layout.name, range(self.data_count)), self.shas))
+        if index < self.data_count and self.direct[index]:
+            sha = self.shas[32 * index : 32 * index + 32].hex()
+            return open(f"{self._locator.online_root()}/{self.project.slug}/{sha[:2]}/{sha}", "rb")
         row = self._batch.get(key)
         if row is None:
             last = min(index + SOURCE_BATCH, self.data_count)
+            wanted = [self.layout.key(i) for i in range(index, last) if not self.direct[i]]
             with project_scope(self.project):
-                rows = selectors.zip_source_rows(project=self.project, order=self.order,
-                                                 file_ids=[self.layout.key(i) for i in range(index, last)])
+                rows = selectors.zip_source_rows(project=self.project, order=self.order, file_ids=wanted)
             self._batch = {r[0]: r for r in rows}
             row = self._batch.get(key)
             if row is None:
@@ -342,10 +356,11 @@ def _notice_line(filename: str, reason: str) -> str:
 
 
 def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str, int, int, bytes]],
-               failed: dict[int, tuple[str, str]], created: dt.datetime, shas: bytes) -> OrderZip:
+               failed: dict[int, tuple[str, str]], created: dt.datetime, shas: bytes,
+               direct: bytearray | None = None) -> OrderZip:
     """`files`: (id, name, size, crc32, raw sha256) sorted by name; `shas` their raw SHA-256s
-    in the same order (32 bytes each, zeros when unknown)."""
-    sources = _Sources(project=project, order=order, shas=shas)
+    in the same order (32 bytes each, zeros when unknown); `direct` see _Sources."""
+    sources = _Sources(project=project, order=order, shas=shas, direct=direct)
     sums = {"size": 0, "crc": 0, "sha": hashlib.sha256()}
 
     def entries() -> Iterator[ZipEntry]:
@@ -415,7 +430,7 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
     """A fresh zip of the files AVAILABLE now (None when there is none)."""
     locator = _Locator()
     ids, sizes, crcs = array("q"), array("Q"), array("I")
-    shas = bytearray()
+    shas, direct = bytearray(), bytearray()
     failed: dict[int, tuple[str, str]] = {}
     for file_id, filename, size, crc32, sha256, tier, location, cache_path in selectors.zip_candidate_rows(
             project=project, order=order):
@@ -427,17 +442,19 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
         sizes.append(size)
         crcs.append(crc32)
         shas += bytes.fromhex(sha256) if len(sha256) == 64 else _NO_SHA
+        direct.append(locator.is_direct(project=project, tier=tier, location=location, sha256=sha256))
     if not ids and not failed:
         return None
     # Names are unique over ALL files of the order; the archive lists its files by name.
     names = selectors.order_file_names(project=project, order=order)
     by_name = sorted(range(len(ids)), key=lambda i: names[ids[i]])
     sorted_shas = b"".join(shas[32 * i : 32 * i + 32] for i in by_name)
+    direct = bytearray(direct[i] for i in by_name)
     del shas
     files = ((ids[i], names[ids[i]], sizes[i], crcs[i], sorted_shas[32 * p : 32 * p + 32])
              for p, i in enumerate(by_name))
     plan = _build_zip(project=project, order=order, files=files, failed=failed, shas=sorted_shas,
-                      created=timezone.now().astimezone(dt.timezone.utc))
+                      direct=direct, created=timezone.now().astimezone(dt.timezone.utc))
     del names, by_name, files
     _manifest_save(project=project, order=order, plan=plan)
     return plan
@@ -482,7 +499,8 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
 
 
 def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip) -> bool:
-    """Every file of the zip (and of its NOTICE.txt) is still the order's, and readable."""
+    """Every file of the zip (and of its NOTICE.txt) is still the order's, and readable (and
+    which ones are `direct`, see _Sources)."""
     locator = _Locator()
     layout = plan.layout
     for first in range(0, plan.file_count, SOURCE_BATCH):
@@ -493,6 +511,9 @@ def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip)
             row = rows.get(layout.key(i))
             if row is None or locator.problem(row[1], row[2], row[3], layout.data_span(i)[1]):
                 return False
+            sha = plan.sources.shas[32 * i : 32 * i + 32]
+            plan.sources.direct[i] = sha != _NO_SHA and locator.is_direct(
+                project=project, tier=row[1], location=row[2], sha256=sha.hex())
     failed_ids = list(plan.failed)
     for first in range(0, len(failed_ids), SOURCE_BATCH):
         batch = failed_ids[first : first + SOURCE_BATCH]
