@@ -482,10 +482,12 @@ def suborder_stage(*, project: Project, sub_order_id: int) -> str:
                 if order_file is not None:
                     _restore_one(project=project, order_file=order_file)
                 claim = _heartbeat(sub_order_id, claim)
+                # Restores are slow: show progress while the batch is still going.
+                if time.monotonic() - last_refresh > 2:
+                    order_progress_refresh(project=project, order_id=sub_order.order_id,
+                                           sub_order_ids=[sub_order_id])
+                    last_refresh = time.monotonic()
             claim = _heartbeat(sub_order_id, claim)
-            if time.monotonic() - last_refresh > 2:
-                order_progress_refresh(project=project, order_id=sub_order.order_id, sub_order_ids=[sub_order_id])
-                last_refresh = time.monotonic()
     except _ClaimLost:
         return "claim-lost"
     except Order.DoesNotExist:
