@@ -1,0 +1,74 @@
+"""Admin console for deliveries: scoped by project, with a "rebuild deliveries" action."""
+from django.contrib import admin, messages
+from django.db import transaction
+
+from portal.api.errors import ApiError
+from portal.tenancy.admin import ProjectScopedAdmin
+from portal.tenancy.scope import project_scope
+
+from . import selectors, services
+from .models import Delivery, DeliveryArtifact
+
+
+class DeliveryArtifactInline(admin.TabularInline):
+    model = DeliveryArtifact
+    fields = ["item_key", "artifact_type", "size", "sha256", "tier"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return DeliveryArtifact.unscoped_objects.all()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ProjectScopedAdmin):
+    list_display = ["id", "catalog_id", "project", "status", "progress", "size", "created_by", "created_at",
+                    "done_at", "expires_at", "error_code"]
+    list_filter = ["project", "status", "target_kind", "error_code"]
+    search_fields = ["catalog_id", "created_by__email", "=id"]
+    list_select_related = ["project", "created_by"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    inlines = [DeliveryArtifactInline]
+    actions = ["rebuild_deliveries"]
+    # Status and counters belong to the workers and services: read-only here.
+    readonly_fields = ["project", "catalog_id", "target_kind", "item_type", "status", "progress", "size",
+                       "bytes_to_prepare", "bytes_prepared", "expires_at", "error_code", "error_message",
+                       "created_by", "generation", "claim_token", "heartbeat_at", "done_at"]
+
+    def has_add_permission(self, request):
+        return False  # deliveries come from prepare requests
+
+    @admin.action(description="Rebuild selected deliveries")
+    def rebuild_deliveries(self, request, queryset):
+        rebuilt = 0
+        for delivery in queryset.select_related("project"):
+            with project_scope(delivery.project):
+                try:
+                    with transaction.atomic():
+                        target = selectors.Target(delivery.target_kind, delivery.catalog_id,
+                                                  selectors.order_id_of(delivery.catalog_id))
+                        services.delivery_prepare(project=delivery.project, user=request.user, target=target,
+                                                  item_type=delivery.item_type, force=True)
+                    rebuilt += 1
+                except ApiError as exc:
+                    self.message_user(request, f"{delivery.catalog_id}: {exc.code}", messages.WARNING)
+        self.message_user(request, f"{rebuilt} deliver{'y' if rebuilt == 1 else 'ies'} queued for rebuilding.",
+                          messages.SUCCESS if rebuilt else messages.INFO)
+
+
+@admin.register(DeliveryArtifact)
+class DeliveryArtifactAdmin(ProjectScopedAdmin):
+    list_display = ["id", "delivery", "project", "item_key", "artifact_type", "size", "tier"]
+    list_filter = ["project", "artifact_type", "tier"]
+    search_fields = ["item_key", "delivery__catalog_id", "sha256", "product_id"]
+    list_select_related = ["delivery", "project"]
+    readonly_fields = ["project", "delivery", "item_key", "artifact_type", "path", "size", "sha256", "signature",
+                       "is_executable", "arguments", "meta_data", "product_id", "md5", "tier", "mime_type"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,17 @@
+"""Wire codes of the prepared-delivery API (SPEC section 4), in one place."""
+
+NOT_FOUND = "DELIVERY.notFound"
+DOWNLOAD = "DELIVERY.download"
+DOWNLOAD_NOT_AVAILABLE = "DELIVERY.downloadNotAvailable"
+NOT_EXIST = "DELIVERY.notExist"
+INVALID = "DELIVERY.invalid"
+NOT_VERIFIED = "DELIVERY.notVerified"
+PACKAGE_TOO_LARGE = "DELIVERY.packageTooLarge"
+UNABLE_CLEAR_CACHE = "DELIVERY.unableClearCache"
+UNKNOWN = "DELIVERY.unknown"
+APP_UNKNOWN = "APP.unknown"
+
+HASH_ALGORITHM = "SHA256Hex"
+ARCHIVE_ITEM_KEY = "archive"
+ARCHIVE_ARTIFACT_TYPE = "ARCHIVE"
+ORDER_PREFIX = "order-"

@@ -1,0 +1,251 @@
+"""Building a delivery's package in the delivery cache (run by the Celery task).
+
+    claim (compare-and-set, a fresh token) -> reserve cache space (evicting the oldest done
+    deliveries, or `DELIVERY.packageTooLarge`) -> copy every file while hashing it (NEARLINE
+    ones restored first; a SHA-256 that differs from the catalog's is `DELIVERY.notVerified`)
+    -> write the zip of the whole package from its layout -> artifacts, signed -> done.
+
+Every write of the worker is conditional on its claim token: a delivery deleted, rebuilt or
+taken over meanwhile makes the worker stop at its next progress report. Files are written
+to temporary names and renamed; each preparation has its own folder (`g<generation>`), so a
+task run twice (acks_late redelivery) simply starts that preparation again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from deliveries.zipfile_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content, unique_names
+from portal.catalog import storage
+from portal.catalog.models import StorageTier
+from portal.tenancy.models import Project
+
+from . import codes, selectors, services, signing
+from .models import ACTIVE_STATUSES, Delivery, DeliveryArtifact, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+# Progress is written at most every this many bytes (and at the end of each file).
+PROGRESS_EVERY_BYTES = 8 * 1024 * 1024
+SUMS_NAME = "SHA256SUMS"
+FILES_DIR = "files"
+ARCHIVE_NAME = "package.zip"
+
+
+class PrepareFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class LostClaim(Exception):
+    """The delivery was deleted, rebuilt or taken over by another worker."""
+
+
+class _Worker:
+    def __init__(self, project: Project, delivery: Delivery, token: str):
+        self.project, self.delivery, self.token = project, delivery, token
+        self.prepared = 0
+        self.reported = 0
+        self.total = 1
+
+    def _mine(self):
+        return Delivery.objects.filter(project=self.project, id=self.delivery.pk, claim_token=self.token)
+
+    def report(self, *, force: bool = False, **fields) -> None:
+        if not force and self.prepared - self.reported < PROGRESS_EVERY_BYTES:
+            return
+        progress = min(99, self.prepared * 100 // max(self.total, 1))
+        if not self._mine().update(bytes_prepared=self.prepared, progress=progress, heartbeat_at=timezone.now(),
+                                   **fields):
+            raise LostClaim()
+        self.reported = self.prepared
+
+
+def _archive_filename(catalog_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in catalog_id) + ".zip"
+
+
+def _plan(files: list[selectors.PackageFile]) -> tuple[dict[int, str], list[tuple[str, int]]]:
+    """Unique names in the package, and (name, index) sorted by name (a deterministic zip)."""
+    names = unique_names(((i, f.filename) for i, f in enumerate(files)), reserved=[SUMS_NAME])
+    return names, sorted((name, i) for i, name in names.items())
+
+
+def _layout(files, order, folder: Path) -> ZipLayout:
+    entries = [ZipEntry.from_path(name, folder / FILES_DIR / name, size=files[i].size, crc32=files[i].crc32,
+                                  sha256=files[i].sha256) for name, i in order]
+    sums = sha256sums_content((name, files[i].sha256) for name, i in order)
+    entries.append(ZipEntry.from_bytes(SUMS_NAME, sums))
+    entries.sort(key=lambda e: e.name.encode("utf-8"))
+    return ZipLayout(entries)
+
+
+def _copy_online(worker: _Worker, package_file, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.part-{uuid.uuid4().hex}")
+    digest, size = hashlib.sha256(), 0
+    try:
+        try:
+            source = storage.open_online(package_file)
+        except (OSError, storage.StorageError) as exc:
+            raise PrepareFailed(codes.NOT_EXIST, f"{package_file.filename} is missing from storage") from exc
+        with source, open(tmp, "wb") as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+                worker.prepared += len(chunk)
+                worker.report()
+        if size != package_file.size or digest.hexdigest() != package_file.sha256:
+            raise PrepareFailed(codes.NOT_VERIFIED, f"{package_file.filename}: its SHA-256 does not match the "
+                                                    "catalog's (the stored file is corrupt)")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _restore_nearline(worker: _Worker, package_file, target: Path) -> None:
+    try:
+        storage.restore_nearline(package_file, target)
+    except storage.RestoreFailed as exc:
+        # restore_nearline checks the SHA-256 itself; a mismatch is a corrupt copy.
+        code = codes.NOT_VERIFIED if "SHA-256" in exc.reason else codes.DOWNLOAD
+        raise PrepareFailed(code, exc.reason) from exc
+    worker.prepared += package_file.size
+
+
+def _write_archive(worker: _Worker, layout: ZipLayout, target: Path) -> str:
+    tmp = target.with_name(f".{target.name}.part-{uuid.uuid4().hex}")
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in layout.iter_range(0, len(layout) - 1):
+                digest.update(chunk)
+                out.write(chunk)
+                worker.prepared += len(chunk)
+                worker.report()
+        if tmp.stat().st_size != len(layout):
+            raise PrepareFailed(codes.INVALID, "the archive was written with a wrong length")
+        os.replace(tmp, target)
+    except ZipSourceError as exc:
+        raise PrepareFailed(codes.NOT_VERIFIED, f"{exc.entry.name}: {exc.reason}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return digest.hexdigest()
+
+
+def _reserve(worker: _Worker, footprint: int, archive_size: int) -> None:
+    project = worker.project
+    with transaction.atomic():
+        # One reservation at a time per project: the project row is the cache's lock.
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        if not worker._mine().exists():
+            raise LostClaim()
+        if not services.cache_make_room(project=locked, delivery_id=worker.delivery.pk, needed=footprint):
+            raise PrepareFailed(codes.PACKAGE_TOO_LARGE,
+                                f"The package needs {footprint} bytes of delivery cache; the cache holds "
+                                f"{locked.delivery_cache_capacity_bytes} bytes even after evicting every done "
+                                "delivery.")
+        worker.report(force=True, status=DeliveryStatus.IN_PROGRESS, bytes_to_prepare=footprint,
+                      size=archive_size)
+
+
+def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size: int) -> None:
+    project, delivery = worker.project, worker.delivery
+    generation_prefix = f"g{delivery.generation}"
+    artifacts = [DeliveryArtifact(
+        project=project, delivery=delivery, item_key=codes.ARCHIVE_ITEM_KEY,
+        artifact_type=codes.ARCHIVE_ARTIFACT_TYPE, path=f"{generation_prefix}/{ARCHIVE_NAME}", size=archive_size,
+        sha256=archive_sha, signature=signing.sign_sha256(archive_sha), mime_type="application/zip",
+        meta_data={"filename": _archive_filename(delivery.catalog_id), "entries": len(files) + 1,
+                   "contentType": "application/zip"})]
+    for name, i in order:
+        f = files[i]
+        artifacts.append(DeliveryArtifact(
+            project=project, delivery=delivery, item_key=name, artifact_type=f.data_type,
+            path=f"{generation_prefix}/{FILES_DIR}/{name}", size=f.size, sha256=f.sha256,
+            signature=signing.sign_sha256(f.sha256), product_id=f.product_id, md5=f.checksum, tier=f.tier,
+            mime_type=f.mime_type,
+            meta_data={"filename": name, "productId": f.product_id, "dataType": f.data_type,
+                       "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier}))
+    now = timezone.now()
+    with transaction.atomic():
+        if not worker._mine().filter(status=DeliveryStatus.IN_PROGRESS).update(
+                status=DeliveryStatus.DONE, progress=100, bytes_prepared=worker.total, done_at=now,
+                heartbeat_at=now, expires_at=now + timedelta(days=project.delivery_lifetime_days)):
+            raise LostClaim()
+        DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
+        DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
+
+
+def delivery_build(*, project: Project, delivery_id: int, generation: int) -> str:
+    """Prepares generation `generation` of a delivery; returns its final status (or `skipped`)."""
+    token = uuid.uuid4().hex
+    # Claim: a pending delivery, or one whose worker was lost (the task is delivered again).
+    if not Delivery.objects.filter(project=project, id=delivery_id, generation=generation,
+                                   status__in=ACTIVE_STATUSES).update(
+            status=DeliveryStatus.START, claim_token=token, heartbeat_at=timezone.now(), progress=0,
+            bytes_prepared=0, updated_at=timezone.now()):
+        return "skipped"
+    delivery = Delivery.objects.get(project=project, id=delivery_id)
+    worker = _Worker(project, delivery, token)
+    folder = services.generation_dir(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
+    started = time.monotonic()
+    try:
+        files = selectors.package_files(project=project, delivery=delivery)
+        names, order = _plan(files)
+        layout = _layout(files, order, folder)
+        archive_size = len(layout)
+        worker.total = sum(f.size for f in files) + archive_size
+        _reserve(worker, worker.total, archive_size)
+        # Whatever an interrupted run of this preparation left is started over.
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / FILES_DIR).mkdir(parents=True, exist_ok=True)
+        for name, i in order:
+            target = folder / FILES_DIR / name
+            if files[i].tier == StorageTier.NEARLINE:
+                _restore_nearline(worker, files[i], target)
+            else:
+                _copy_online(worker, files[i], target)
+            worker.report(force=True)
+        archive_sha = _write_archive(worker, layout, folder / ARCHIVE_NAME)
+        worker.report(force=True)
+        _finish(worker, files, names, order, archive_sha, archive_size)
+        log.info("delivery %s of %s: %d files, %d bytes in %.1f s", delivery.catalog_id, project.slug,
+                 len(files), worker.total, time.monotonic() - started)
+        return DeliveryStatus.DONE
+    except PrepareFailed as exc:
+        log.warning("delivery %s of %s failed: %s %s", delivery.catalog_id, project.slug, exc.code, exc.message)
+        _fail(worker, exc.code, exc.message, folder)
+        return DeliveryStatus.ERROR
+    except LostClaim:
+        current = Delivery.objects.filter(project=project, id=delivery_id).values_list("status", "generation").first()
+        # Another worker on the same preparation keeps the folder; otherwise it is ours to clear.
+        if current is None or current[1] != generation or current[0] == DeliveryStatus.DELETE:
+            services.remove_tree(folder)
+        return "skipped"
+
+
+def _fail(worker: _Worker, code: str, message: str, folder: Path) -> None:
+    if worker._mine().update(status=DeliveryStatus.ERROR, error_code=code, error_message=message[:2000],
+                             claim_token="", bytes_to_prepare=0, heartbeat_at=timezone.now()):
+        services.remove_tree(folder)
+
+
+def delivery_fail_unexpectedly(*, project: Project, delivery_id: int, generation: int, message: str) -> None:
+    """Marks a delivery in error after an unexpected exception (the task's last resort)."""
+    Delivery.objects.filter(project=project, id=delivery_id, generation=generation,
+                            status__in=ACTIVE_STATUSES).update(
+        status=DeliveryStatus.ERROR, error_code=codes.UNKNOWN, error_message=message[:2000], claim_token="",
+        bytes_to_prepare=0)

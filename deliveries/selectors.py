@@ -1,0 +1,144 @@
+"""Reads of deliveries: targets named by catalog ids, package contents, cache usage."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet, Sum
+from rest_framework import status as http
+
+from orders.models import Order, OrderDataFile
+from orders.selectors import order_for_caller
+from portal.api.errors import ApiError
+from portal.catalog.models import DataFile, DataObject, Dataset, DataType
+from portal.tenancy.models import Project
+
+from . import codes
+from .models import CACHE_HOLDING_STATUSES, Delivery, DeliveryArtifact, DeliveryStatus
+
+ORDER, DATA_OBJECT, DATASET = "order", "dataobject", "dataset"
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    catalog_id: str
+    order_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A file to put in a package, with the catalog's facts. Duck-types as a DataFile for
+    `storage.open_online` / `storage.restore_nearline` (pk, filename, tier, location, sha256)."""
+
+    pk: int
+    filename: str
+    product_id: str
+    data_type: str
+    mime_type: str
+    size: int
+    crc32: int
+    checksum: str
+    sha256: str
+    tier: str
+    location: str
+
+
+def order_id_of(catalog_id: str) -> int | None:
+    if not catalog_id.startswith(codes.ORDER_PREFIX):
+        return None
+    digits = catalog_id[len(codes.ORDER_PREFIX):]
+    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+
+
+def _check_order_caller(*, project: Project, user, order_id: int, is_admin: bool) -> None:
+    try:
+        order_for_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
+    except ApiError as exc:
+        if exc.status_code == http.HTTP_404_NOT_FOUND:
+            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"Order {order_id} does not exist.") from exc
+        raise
+
+
+def target_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Target:
+    """What `catalog_id` names, if the caller may read it: an order (its owner and ADMINs) or a
+    data object / dataset URN (any member). Unknown: 404 DELIVERY.notFound."""
+    if catalog_id.startswith(codes.ORDER_PREFIX):
+        order_id = order_id_of(catalog_id)
+        if order_id is None:
+            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No order is named {catalog_id!r}.")
+        _check_order_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
+        return Target(ORDER, catalog_id, order_id)
+    if DataObject.objects.filter(project=project, ip_id=catalog_id).exists():
+        return Target(DATA_OBJECT, catalog_id)
+    if Dataset.objects.filter(project=project, ip_id=catalog_id).exists():
+        return Target(DATASET, catalog_id)
+    raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"Nothing in the catalog is named {catalog_id!r}.")
+
+
+def check_reader(*, project: Project, user, delivery: Delivery, is_admin: bool) -> None:
+    """An order's delivery is read only by the order's owner and ADMINs."""
+    if delivery.target_kind == ORDER:
+        _check_order_caller(project=project, user=user, order_id=order_id_of(delivery.catalog_id) or 0,
+                            is_admin=is_admin)
+
+
+def delivery_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Delivery:
+    """The delivery of `catalog_id` with its artifacts (two queries), or 404 DELIVERY.notFound."""
+    if catalog_id.startswith(codes.ORDER_PREFIX):
+        target_for_caller(project=project, user=user, catalog_id=catalog_id, is_admin=is_admin)
+    delivery = (Delivery.objects.filter(project=project, catalog_id=catalog_id)
+                .prefetch_related("artifacts").first())
+    if delivery is None:
+        raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
+    return delivery
+
+
+def artifact_for_caller(*, project: Project, user, artifact_id: int, is_admin: bool) -> DeliveryArtifact:
+    artifact = (DeliveryArtifact.objects.filter(project=project, id=artifact_id)
+                .select_related("delivery").first())
+    if artifact is None or artifact.delivery.status != DeliveryStatus.DONE:
+        raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No artifact {artifact_id}.")
+    check_reader(project=project, user=user, delivery=artifact.delivery, is_admin=is_admin)
+    return artifact
+
+
+_FILE_FIELDS = ("pk", "filename", "product_id", "data_type", "mime_type", "size", "crc32", "checksum", "sha256",
+                "tier", "location")
+
+
+def package_files(*, project: Project, delivery: Delivery) -> list[PackageFile]:
+    """Every file of the delivery's target, ordered by id (one query)."""
+    if delivery.target_kind == ORDER:
+        order_id = order_id_of(delivery.catalog_id)
+        if not Order.objects.filter(project=project, id=order_id).exists():
+            return []
+        rows = (OrderDataFile.objects.filter(project=project, order_id=order_id).order_by("id")
+                .values_list(*_FILE_FIELDS))
+    else:
+        qs = DataFile.objects.filter(project=project)
+        if delivery.target_kind == DATA_OBJECT:
+            qs = qs.filter(data_object__ip_id=delivery.catalog_id)
+        else:
+            qs = qs.filter(data_object__dataset__ip_id=delivery.catalog_id)
+        if delivery.item_type:
+            qs = qs.filter(data_type=delivery.item_type)
+        rows = qs.order_by("id").values_list("pk", "filename", "data_object__ip_id", "data_type", "mime_type",
+                                             "size", "crc32", "checksum", "sha256", "tier", "location")
+    return [PackageFile(*row) for row in rows]
+
+
+def valid_item_types() -> set[str]:
+    return set(DataType.values)
+
+
+def cache_used_bytes(*, project: Project, exclude_id: int | None = None) -> int:
+    """Bytes held or reserved in the project's delivery cache."""
+    qs = Delivery.objects.filter(project=project, status__in=CACHE_HOLDING_STATUSES)
+    if exclude_id is not None:
+        qs = qs.exclude(id=exclude_id)
+    return qs.aggregate(total=Sum("bytes_to_prepare"))["total"] or 0
+
+
+def evictable_deliveries(*, project: Project) -> QuerySet[Delivery]:
+    """Done deliveries, oldest first: what eviction frees first."""
+    return Delivery.objects.filter(project=project, status=DeliveryStatus.DONE).order_by("done_at", "id")
