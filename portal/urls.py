@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("basket.urls")),
     path("", include("orders.urls")),
     path("", include("deliveries.urls")),
+    path("", include("portal.pages.urls")),
     path("", pages.home, name="home"),
 ]

@@ -1,0 +1,199 @@
+"""Live progress of an order: `GET /user/orders/{orderId}/events` (Server-Sent Events).
+
+The stream pushes a `progress` event (status, percentCompleted, availableFilesCount,
+filesInErrorCount, waitingForUser and the order's `links`, from the same transitions table as
+the order body) whenever one of them changes, and a `files` event with the files that became
+available. It polls the database once a second (one light query; the files query only when
+the progress changed), sends a comment as heartbeat every 15 s, and ends with an `end` event
+when the order reaches a final status, or silently after a maximum duration so no server
+thread is held forever (EventSource then reconnects with `Last-Event-ID`).
+
+Event ids are the poll's time in epoch milliseconds: a reconnection (`Last-Event-ID`) or a
+page (`?since=`) asks for the files made available since then.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Iterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+
+from portal.api.views import ProjectAPIView
+from portal.tenancy.models import Project
+from portal.tenancy.scope import project_scope
+
+from .downloads.selectors import DOWNLOADABLE_STATES
+from .models import Order, OrderDataFile, OrderStatus
+from .selectors import order_check_caller
+from .serializers import iso_utc
+from .transitions import order_links
+
+FINAL_STATUSES = frozenset({OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, OrderStatus.FAILED,
+                            OrderStatus.EXPIRED, OrderStatus.DELETED})
+# A file's state_date is stamped before its transaction commits: look back this far (and
+# skip the files already sent) so a slow commit is not missed.
+FILES_LOOKBACK = timedelta(seconds=60)
+FILES_PER_EVENT = 200
+PROGRESS_FIELDS = ("id", "status", "status_date", "percent_completed", "available_files_count",
+                   "files_in_error_count", "waiting_for_user")
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+# --- selectors ----------------------------------------------------------------------------
+
+def order_progress_row(*, project: Project, order_id: int) -> dict | None:
+    """The order's progress columns (one indexed query), or None once it was removed."""
+    return Order.objects.filter(project=project, id=order_id).values(*PROGRESS_FIELDS).first()
+
+
+def order_files_available_since(*, project: Project, order_id: int, since: datetime, limit: int) -> list[tuple]:
+    """(id, filename, size, state, state_date) of files downloadable and changed since `since`."""
+    return list(OrderDataFile.objects.filter(project=project, order_id=order_id, state__in=DOWNLOADABLE_STATES,
+                                             state_date__gte=since)
+                .order_by("state_date", "id").values_list("id", "filename", "size", "state", "state_date")[:limit])
+
+
+# --- the stream ---------------------------------------------------------------------------
+
+def _event(name: str, data: dict, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _progress_data(row: dict, *, is_admin: bool, base_url: str) -> dict:
+    # An unsaved Order carries what the transitions table looks at (status, available files).
+    links = order_links(Order(id=row["id"], status=row["status"],
+                              available_files_count=row["available_files_count"]), is_admin=is_admin)
+    base = settings.PORTAL_BASE_URL
+    return {
+        "id": row["id"], "status": row["status"], "statusDate": iso_utc(row["status_date"]),
+        "percentCompleted": row["percent_completed"], "availableFilesCount": row["available_files_count"],
+        "filesInErrorCount": row["files_in_error_count"], "waitingForUser": row["waiting_for_user"],
+        "links": [{"rel": link["rel"], "href": base_url + link["href"][len(base):]}
+                  if link["href"].startswith(base) else link for link in links],
+    }
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    """An event id / `since` (epoch ms) -> datetime; anything else -> None (loosely)."""
+    raw = (raw or "").strip()
+    if not raw.isdigit() or len(raw) > 15:
+        return None
+    try:
+        return datetime.fromtimestamp(int(raw) / 1000, tz=dt_timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def order_event_stream(*, project: Project, order_id: int, is_admin: bool, base_url: str,
+                       since: datetime | None = None) -> Iterator[str]:
+    """Runs after the view returned: every database read re-enters the project scope (never
+    across a `yield`: the next chunk may be pulled in another context)."""
+    poll = _setting("ORDER_EVENTS_POLL_SECONDS", 1.0)
+    heartbeat = _setting("ORDER_EVENTS_HEARTBEAT_SECONDS", 15.0)
+    deadline = time.monotonic() + _setting("ORDER_EVENTS_MAX_SECONDS", 600.0)
+    file_path = reverse("orders-file", kwargs={"dataFileId": 0}).rsplit("/", 1)[0]
+    cursor = since or timezone.now()
+    sent: dict[int, datetime] = {}  # files already pushed, within the look-back window
+    last_progress = None
+    last_sent = time.monotonic()
+    yield f"retry: {int(max(poll, 1.0) * 2000)}\n\n"
+    while True:
+        now = timezone.now()
+        event_id = int(now.timestamp() * 1000)
+        with project_scope(project):
+            row = order_progress_row(project=project, order_id=order_id)
+            new_files = []
+            if row is not None and row != last_progress:
+                low = cursor - FILES_LOOKBACK
+                rows = order_files_available_since(project=project, order_id=order_id, since=low,
+                                                   limit=FILES_PER_EVENT + len(sent))
+                new_files = [r for r in rows if r[0] not in sent][:FILES_PER_EVENT]
+        if row is None:
+            yield _event("end", {"id": order_id, "status": None}, event_id)
+            return
+        chunks = []
+        if row != last_progress:
+            chunks.append(_event("progress", _progress_data(row, is_admin=is_admin, base_url=base_url), event_id))
+            last_progress = row
+            if new_files:
+                chunks.append(_event("files", {"files": [
+                    {"id": file_id, "filename": name, "fileSize": size, "state": state,
+                     "uri": f"{base_url}{file_path}/{file_id}?scope={project.slug}"}
+                    for file_id, name, size, state, _ in new_files]}, event_id))
+                sent.update({r[0]: r[4] for r in new_files})
+            cursor = now
+            sent = {k: v for k, v in sent.items() if v >= cursor - FILES_LOOKBACK}
+        if row["status"] in FINAL_STATUSES:
+            chunks.append(_event("end", {"id": order_id, "status": row["status"]}, event_id))
+            yield "".join(chunks)
+            return
+        if chunks:
+            yield "".join(chunks)
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= heartbeat:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(poll)
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets `Accept: text/event-stream` through negotiation (the view streams the body itself)."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class UserOrderEventsApi(ProjectAPIView):
+    """Server-Sent Events of one order's progress (owner or project ADMIN)."""
+
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Errors are JSON whatever the client accepts.
+        if not isinstance(response, StreamingHttpResponse) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="user_orders_events",
+        parameters=[OpenApiParameter("since", str, required=False,
+                                     description="Epoch milliseconds: push files made available since then."),
+                    OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
+        responses={(200, "text/event-stream"): OpenApiResponse(
+            OpenApiTypes.STR, description="`progress`, `files` and `end` events (JSON data)."),
+                   403: None, 404: None},
+    )
+    def get(self, request, orderId: int):
+        project = request.access.project
+        order_check_caller(project=project, user=request.user, order_id=orderId, is_admin=request.access.is_admin)
+        since = parse_since(request.headers.get("Last-Event-ID")) or parse_since(request.query_params.get("since"))
+        stream = order_event_stream(project=project, order_id=orderId, is_admin=request.access.is_admin,
+                                    base_url=request.build_absolute_uri("/").rstrip("/"), since=since)
+        response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+        return response
+
+
+urlpatterns = [
+    path("api/v1/rs-order/user/orders/<int:orderId>/events", UserOrderEventsApi.as_view(),
+         name="user-order-events"),
+]

@@ -1,0 +1,47 @@
+"""The project of a page comes from its URL: `project_page` resolves it, checks membership
+and activates its scope for the view."""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from portal.api.errors import ApiError
+from portal.tenancy.access import ProjectAccess
+from portal.tenancy.scope import project_scope
+from portal.tenancy.selectors import membership_for, project_by_slug
+
+
+def project_page(view):
+    """`view(request, project, ...)` for `/projects/<slug>/...` URLs.
+
+    Anonymous: redirect to login. Unknown project, or a project the user is not a member of:
+    404 (a page never tells outsiders which projects exist). `request.access` is the same
+    `ProjectAccess` the API views get. ApiErrors of selectors (404 unknown order, 403 not
+    yours) become Django's 404/403 pages. Views render inside the scope (`render`, never a
+    lazy TemplateResponse).
+    """
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, slug: str, *args, **kwargs):
+        project = project_by_slug(slug)
+        if project is None:
+            raise Http404("Unknown project")
+        membership = membership_for(user=request.user, project=project)
+        if membership is None and not request.user.is_superuser:
+            raise Http404("Unknown project")
+        request.access = ProjectAccess(project=project, membership=membership)
+        try:
+            with project_scope(project):
+                return view(request, project, *args, **kwargs)
+        except ApiError as exc:
+            if exc.status_code == 404:
+                raise Http404(str(exc.detail)) from None
+            if exc.status_code == 403:
+                raise PermissionDenied(str(exc.detail)) from None
+            raise
+
+    return wrapper
