@@ -16,7 +16,8 @@ from orders.events import FINAL_STATUSES
 from orders.models import OrderStatus
 from orders.selectors import OrderFilters, order_check_caller, order_for_caller, order_list_for_admin, \
     order_list_for_owner
-from orders.transitions import OrderActionRefused, order_links
+from orders.transitions import order_links
+from portal.api.errors import ApiError
 
 from .access import project_page
 from .paging import paged
@@ -25,14 +26,14 @@ from .texts import order_error_text
 
 ORDERS_PAGE_SIZE = 20
 FILES_PAGE_SIZE = 50
-# Buttons, in display order: rel of the order's links -> (label, service).
+# Buttons, in display order: rel of the order's links -> (label, service, what it did).
 ACTIONS = {
-    "pause": ("Pause", order_services.order_pause),
-    "resume": ("Resume", order_services.order_resume),
-    "retry": ("Retry failed files", order_services.order_retry),
-    "restart": ("Order again", order_services.order_restart),
-    "delete": ("Delete", order_services.order_delete),
-    "remove": ("Remove for good", order_services.order_remove),
+    "pause": ("Pause", order_services.order_pause, "Order paused."),
+    "resume": ("Resume", order_services.order_resume, "Order resumed."),
+    "retry": ("Retry failed files", order_services.order_retry, "The files in error are prepared again."),
+    "restart": ("Order again", order_services.order_restart, "New order created."),
+    "delete": ("Delete", order_services.order_delete, "Order deleted."),
+    "remove": ("Remove for good", order_services.order_remove, "Order removed."),
 }
 
 
@@ -75,7 +76,7 @@ def order_detail(request, project, order_id: int):
     live = order.status not in FINAL_STATUSES
     return render(request, "pages/order_detail.html", {
         "project": project, "order": order, "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
-        "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, _) in ACTIONS.items()],
+        "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, *_) in ACTIONS.items()],
         "rows": rows, "files_paging": files_paging,
         "zip_url": _api_url("user-order-zip", project, orderId=order.pk),
         "zip_offered": "download" in offered and servable,
@@ -94,17 +95,18 @@ def order_action(request, project, order_id: int, action: str):
     if action not in ACTIONS:
         raise Http404("Unknown action")
     order_check_caller(project=project, user=request.user, order_id=order_id, is_admin=request.access.is_admin)
-    label, service = ACTIONS[action]
+    _, service, done = ACTIONS[action]
     try:
         result = service(project=project, order_id=order_id)
-    except OrderActionRefused as exc:
+    except ApiError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        # The transitions table's refusal (401 in the API), or a label the restart cannot reuse.
         messages.error(request, order_error_text(exc.code))
         return redirect(f"/projects/{project.slug}/orders/{order_id}/")
+    messages.success(request, done)
     if action == "remove":
-        messages.success(request, f"Order {order_id} removed.")
         return redirect(f"/projects/{project.slug}/orders/")
     if action == "restart":
-        messages.success(request, f"New order “{result.label}” created.")
         return redirect(f"/projects/{project.slug}/orders/{result.pk}/")
-    messages.success(request, f"{label}: done.")
     return redirect(f"/projects/{project.slug}/orders/{order_id}/")

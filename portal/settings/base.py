@@ -242,3 +242,10 @@ CELERY_BEAT_SCHEDULE.update({
     "deliveries-expire": {"task": "deliveries.expire_sweep", "schedule": 600.0},
     "deliveries-stuck": {"task": "deliveries.stuck_sweep", "schedule": 300.0},
 })
+
+# --- Pages and live order events (portal.pages, orders.events) --------------------------
+# The SSE stream of an order polls this often, sends a heartbeat comment after this much
+# silence, and closes after this long (EventSource reconnects) so no server thread is held forever.
+ORDER_EVENTS_POLL_SECONDS = env.float("ORDER_EVENTS_POLL_SECONDS", default=1.0)
+ORDER_EVENTS_HEARTBEAT_SECONDS = env.float("ORDER_EVENTS_HEARTBEAT_SECONDS", default=15.0)
+ORDER_EVENTS_MAX_SECONDS = env.float("ORDER_EVENTS_MAX_SECONDS", default=600.0)

@@ -20,11 +20,17 @@ from .conftest import logged_in
 EVENTS = "/api/v1/rs-order/user/orders/{}/events"
 
 
+OPEN_STREAMS: list = []
+
+
 @pytest.fixture(autouse=True)
-def fast_polls(settings):
+def fast_polls(db, settings):
     settings.ORDER_EVENTS_POLL_SECONDS = 0.01
     settings.ORDER_EVENTS_HEARTBEAT_SECONDS = 15
     settings.ORDER_EVENTS_MAX_SECONDS = 30
+    yield
+    while OPEN_STREAMS:  # streams a test stopped reading: close their generators
+        OPEN_STREAMS.pop().close()
 
 
 class Events:
@@ -34,6 +40,7 @@ class Events:
         assert response.status_code == 200, response.content
         assert response["Content-Type"].startswith("text/event-stream")
         self.chunks = iter(response.streaming_content)
+        OPEN_STREAMS.append(response)
         self.buffer = ""
         self.comments = 0
 
@@ -41,12 +48,12 @@ class Events:
         """The next event (of one of `names` when given), skipping others and comments."""
         while True:
             while "\n\n" not in self.buffer:
-                self.buffer += next(self.chunks).decode() if isinstance(b"", bytes) else next(self.chunks)
+                self.buffer += next(self.chunks).decode()
             block, self.buffer = self.buffer.split("\n\n", 1)
-            fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line and not line.startswith(":"))
             if block.startswith(":"):
                 self.comments += 1
                 continue
+            fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
             if "event" not in fields:
                 continue  # retry:
             if not names or fields["event"] in names:
