@@ -339,9 +339,6 @@ class OrderZip:
     def file_count(self) -> int:
         return self.sources.data_count
 
-    def file_ids(self) -> Iterator[int]:
-        return map(self.layout.key, range(self.file_count))
-
     def filename(self, order: Order) -> str:
         return f"order_{order.pk}_{self.created.strftime('%Y%m%d-%H%M%S')}.zip"
 
