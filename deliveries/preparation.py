@@ -36,8 +36,10 @@ from .models import ACTIVE_STATUSES, Delivery, DeliveryArtifact, DeliveryStatus
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-# Progress is written at most every this many bytes (and at the end of each file).
+# Progress is written every this many bytes, or after a file when this long has passed (many
+# small files must not cost a database write each).
 PROGRESS_EVERY_BYTES = 8 * 1024 * 1024
+PROGRESS_EVERY_SECONDS = 1.0
 SUMS_NAME = "SHA256SUMS"
 FILES_DIR = "files"
 ARCHIVE_NAME = "package.zip"
@@ -58,6 +60,7 @@ class _Worker:
         self.project, self.delivery, self.token = project, delivery, token
         self.prepared = 0
         self.reported = 0
+        self.reported_at = time.monotonic()
         self.total = 1
 
     def _mine(self):
@@ -66,11 +69,19 @@ class _Worker:
     def report(self, *, force: bool = False, **fields) -> None:
         if not force and self.prepared - self.reported < PROGRESS_EVERY_BYTES:
             return
+        self._write(**fields)
+
+    def report_file_done(self) -> None:
+        if (self.prepared - self.reported >= PROGRESS_EVERY_BYTES
+                or time.monotonic() - self.reported_at >= PROGRESS_EVERY_SECONDS):
+            self._write()
+
+    def _write(self, **fields) -> None:
         progress = min(99, self.prepared * 100 // max(self.total, 1))
         if not self._mine().update(bytes_prepared=self.prepared, progress=progress, heartbeat_at=timezone.now(),
                                    **fields):
             raise LostClaim()
-        self.reported = self.prepared
+        self.reported, self.reported_at = self.prepared, time.monotonic()
 
 
 def _archive_filename(catalog_id: str) -> str:
@@ -218,7 +229,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
                 _restore_nearline(worker, files[i], target)
             else:
                 _copy_online(worker, files[i], target)
-            worker.report(force=True)
+            worker.report_file_done()
         archive_sha = _write_archive(worker, layout, folder / ARCHIVE_NAME)
         worker.report(force=True)
         _finish(worker, files, names, order, archive_sha, archive_size)
