@@ -50,9 +50,9 @@ def order_id_of(catalog_id: str) -> int | None:
     return int(digits) if digits.isdigit() and len(digits) < 19 else None
 
 
-def _check_order_caller(*, project: Project, user, order_id: int, is_admin: bool) -> None:
+def _check_order_caller(*, project: Project, user, order_id: int, is_admin: bool) -> Order:
     try:
-        order_for_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
+        return order_for_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
     except ApiError as exc:
         if exc.status_code == http.HTTP_404_NOT_FOUND:
             raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"Order {order_id} does not exist.") from exc
@@ -66,7 +66,11 @@ def target_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool
         order_id = order_id_of(catalog_id)
         if order_id is None:
             raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No order is named {catalog_id!r}.")
-        _check_order_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
+        order = _check_order_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
+        if order.built_at is None:
+            # Its files are not resolved yet: a package now would be empty.
+            raise ApiError(http.HTTP_409_CONFLICT, codes.DOWNLOAD_NOT_AVAILABLE,
+                           f"Order {order_id} is still being built: prepare its delivery once it runs.")
         return Target(ORDER, catalog_id, order_id)
     if DataObject.objects.filter(project=project, ip_id=catalog_id).exists():
         return Target(DATA_OBJECT, catalog_id)

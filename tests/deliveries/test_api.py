@@ -181,3 +181,10 @@ def test_a_member_of_another_project_cannot_prepare_or_read_a_projects_items(mem
     assert intruder.client.get(artifact_url).status_code == 404
     assert not Delivery.unscoped_objects.filter(project=other_project).exists()
     assert status_of(member, obj.ip_id).json()["status"] == "done"
+
+
+def test_an_order_not_built_yet_cannot_be_prepared(member):
+    order = order_of(member, make_objects(member.project, count=1), label="not built")  # tasks not run
+    response = prepare(member, f"order-{order.pk}")
+    assert response.status_code == 409 and response.json()["code"] == "DELIVERY.downloadNotAvailable"
+    assert not Delivery.unscoped_objects.exists()
