@@ -44,12 +44,17 @@ class Events:
         self.buffer = ""
         self.comments = 0
 
+    def block(self) -> str:
+        """The next raw block (an event, `retry:` or a comment)."""
+        while "\n\n" not in self.buffer:
+            self.buffer += next(self.chunks).decode()
+        block, self.buffer = self.buffer.split("\n\n", 1)
+        return block
+
     def next(self, *names: str) -> tuple[str, dict]:
         """The next event (of one of `names` when given), skipping others and comments."""
         while True:
-            while "\n\n" not in self.buffer:
-                self.buffer += next(self.chunks).decode()
-            block, self.buffer = self.buffer.split("\n\n", 1)
+            block = self.block()
             if block.startswith(":"):
                 self.comments += 1
                 continue
@@ -184,3 +189,19 @@ def test_last_event_id_resends_files_made_available_since(member, project, run_t
 def test_parse_since_is_loose():
     assert parse_since("1700000000000").year == 2023
     assert parse_since("garbage") is None and parse_since("") is None and parse_since("9" * 40) is None
+
+
+def test_an_idle_poll_is_one_query(member, project, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ORDER_EVENTS_HEARTBEAT_SECONDS = 0.03
+    order = order_of(member, make_objects(project, count=1))
+    events = Events(member.client.get(EVENTS.format(order.pk)))
+    events.next("progress")
+    with CaptureQueriesContext(connection) as queries:
+        blocks = [events.block(), events.block()]  # heartbeats come only after idle polls
+    assert all(block.startswith(": keep-alive") for block in blocks)
+    assert len(queries.captured_queries) >= 2
+    assert all('"orders_order"' in q["sql"] and "orders_orderdatafile" not in q["sql"]
+               for q in queries.captured_queries)

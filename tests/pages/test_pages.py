@@ -319,3 +319,10 @@ def test_order_files_are_paged(web, member, project, run_tasks):
     second = _html(web.get(f"{A}/orders/{order.pk}/?files_page=2"))
     assert first.count("<tr data-file-id=") == 50 and second.count("<tr data-file-id=") == 5
     assert "files_page=2" in first
+
+
+def test_search_page_queries_do_not_grow_with_results(web, project, django_assert_max_num_queries):
+    make_objects(project, count=20, files=(("RAWDATA", 10), ("QUICKLOOK_SD", 10)))
+    with django_assert_max_num_queries(8):
+        html = _html(web.get(f"{A}/search/?q="))
+    assert html.count('<tr data-ip-id="') == 20 and html.count("QUICKLOOK_SD") == 20
