@@ -14,6 +14,7 @@ page (`?since=`) asks for the files made available since then.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Iterator
@@ -26,6 +27,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
+from portal.api.errors import ApiError
 from portal.api.views import ProjectAPIView
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
@@ -48,6 +50,30 @@ PROGRESS_FIELDS = ("id", "status", "status_date", "percent_completed", "availabl
 
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
+
+
+class _StreamSlots:
+    """Open streams of this process: each holds a server thread, so at most
+    ORDER_EVENTS_MAX_STREAMS at once leave threads for every other request (the page
+    stays a static page when it gets 503)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.open = 0
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self.open >= int(_setting("ORDER_EVENTS_MAX_STREAMS", 8)):
+                return False
+            self.open += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.open = max(0, self.open - 1)
+
+
+STREAM_SLOTS = _StreamSlots()
 
 
 # --- selectors ----------------------------------------------------------------------------
@@ -179,17 +205,21 @@ class UserOrderEventsApi(ProjectAPIView):
                     OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
         responses={(200, "text/event-stream"): OpenApiResponse(
             OpenApiTypes.STR, description="`progress`, `files` and `end` events (JSON data)."),
-                   403: None, 404: None},
+                   403: None, 404: None, 503: OpenApiResponse(description="Too many streams open.")},
     )
     def get(self, request, orderId: int):
         project = request.access.project
         order_check_caller(project=project, user=request.user, order_id=orderId, is_admin=request.access.is_admin)
         since = parse_since(request.headers.get("Last-Event-ID")) or parse_since(request.query_params.get("since"))
+        if not STREAM_SLOTS.acquire():
+            raise ApiError(503, "TOO_MANY_EVENT_STREAMS", "Too many live streams are open; try again later.")
         stream = order_event_stream(project=project, order_id=orderId, is_admin=request.access.is_admin,
                                     base_url=request.build_absolute_uri("/").rstrip("/"), since=since)
         response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+        # Released when the server closes the response (finished, client gone, or never read).
+        response._resource_closers.append(STREAM_SLOTS.release)
         return response
 
 

@@ -249,3 +249,5 @@ CELERY_BEAT_SCHEDULE.update({
 ORDER_EVENTS_POLL_SECONDS = env.float("ORDER_EVENTS_POLL_SECONDS", default=1.0)
 ORDER_EVENTS_HEARTBEAT_SECONDS = env.float("ORDER_EVENTS_HEARTBEAT_SECONDS", default=15.0)
 ORDER_EVENTS_MAX_SECONDS = env.float("ORDER_EVENTS_MAX_SECONDS", default=600.0)
+# Streams open at once per web process (each holds a thread): more get 503, the page stays static.
+ORDER_EVENTS_MAX_STREAMS = env.int("ORDER_EVENTS_MAX_STREAMS", default=8)

@@ -205,3 +205,23 @@ def test_an_idle_poll_is_one_query(member, project, settings):
     assert len(queries.captured_queries) >= 2
     assert all('"orders_order"' in q["sql"] and "orders_orderdatafile" not in q["sql"]
                for q in queries.captured_queries)
+
+
+def test_open_streams_are_capped_and_released_when_closed(member, project, settings):
+    from orders.events import STREAM_SLOTS
+
+    settings.ORDER_EVENTS_MAX_STREAMS = 2
+    order = order_of(member, make_objects(project, count=1))
+    first = member.client.get(EVENTS.format(order.pk))
+    second = member.client.get(EVENTS.format(order.pk))
+    assert STREAM_SLOTS.open == 2
+    refused = member.client.get(EVENTS.format(order.pk))
+    assert refused.status_code == 503
+    assert json.loads(refused.content) == {"messages": ["TOO_MANY_EVENT_STREAMS"]}
+    first.close()  # never read: still released
+    assert STREAM_SLOTS.open == 1
+    third = member.client.get(EVENTS.format(order.pk))
+    assert third.status_code == 200
+    second.close()
+    third.close()
+    assert STREAM_SLOTS.open == 0
