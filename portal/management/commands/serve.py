@@ -33,6 +33,8 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, host: str, concurrency: int, **options):
         python = sys.executable
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "portal.settings.base")}
+        # Links in mails and metalinks point at this server unless the operator said otherwise.
+        env.setdefault("PORTAL_BASE_URL", f"http://{host}:{port}")
         commands = {
             "web": [python, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"{host}:{port}",
                     "--worker-class", "gthread", "--workers", "1", "--threads", "16",
