@@ -124,11 +124,15 @@ def unique_names(items: Iterable[tuple[object, str]], reserved: Iterable[str] = 
         else:
             taken.add(name.casefold())
             result[key] = name
+    # Per name, the lowest counter that may still be free: every lower one is taken (taken
+    # only grows), so 200,000 files called `image.tif` cost linear, not quadratic, time.
+    next_counter: dict[str, int] = {}
     for name, key in duplicates:
         stem, ext = _split_extension(name)
-        n = 1
+        n = next_counter.get(name.casefold(), 1)
         while f"{stem} ({n}){ext}".casefold() in taken:
             n += 1
+        next_counter[name.casefold()] = n + 1
         candidate = f"{stem} ({n}){ext}"
         taken.add(candidate.casefold())
         result[key] = candidate

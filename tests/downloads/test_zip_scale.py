@@ -103,3 +103,14 @@ def test_restored_nearline_files_are_read_from_the_order_cache(member, project, 
     # A resumed range reads the same bytes (sources found again from the manifest).
     part = member.client.get(zip_url(order), HTTP_RANGE="bytes=100-", HTTP_IF_RANGE=full["ETag"])
     assert part.status_code == 206 and body_of(part) == blob[100:]
+
+
+def test_many_files_with_one_name_are_renamed_in_linear_time():
+    # 100,000 files called image.tif: the quadratic version never finished this test.
+    from deliveries.zipfile_layout import unique_names
+
+    names = unique_names([(i, "image.tif") for i in range(100_000)] + [(100_000, "IMAGE (3).tif")])
+    assert names[0] == "image.tif" and names[1] == "image (1).tif"
+    assert names[100_000] == "IMAGE (3).tif"
+    assert names[3] == "image (4).tif"  # (3) is taken case-insensitively by the explicit name
+    assert len({n.casefold() for n in names.values()}) == 100_001
