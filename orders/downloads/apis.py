@@ -31,7 +31,7 @@ from ..models import OrderStatus
 from ..selectors import order_for_caller
 from ..tokens import OrderTokenExpired, OrderTokenInvalid, order_from_token, order_token_for
 from . import codes, selectors, services
-from .ranges import RangeNotSatisfiable, requested_range
+from portal.api.ranges import RangeNotSatisfiable, requested_range
 
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 TOKEN_PARAMS = [OpenApiParameter("orderToken", str, required=True),

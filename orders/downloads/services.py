@@ -46,7 +46,7 @@ from .. import cache as order_cache
 from .. import services as order_services
 from ..models import FileState, Order, OrderDataFile, OrderStatus
 from . import codes, selectors
-from .ranges import ByteRange
+from portal.api.ranges import ByteRange
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import base64
-import re
-from dataclasses import dataclass
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
@@ -15,6 +13,7 @@ from rest_framework.response import Response
 
 from portal.api.errors import ApiError
 from portal.api.pagination import page_envelope, page_request, paginate_queryset
+from portal.api.ranges import ByteRange, RangeNotSatisfiable, requested_range
 from portal.api.views import ProjectAPIView
 from portal.tenancy.scope import project_scope
 
@@ -125,46 +124,6 @@ class DatasetSearchApi(ProjectAPIView):
 
 # --- file download --------------------------------------------------------------------------
 
-_RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-
-
-class RangeNotSatisfiable(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class ByteRange:
-    start: int
-    end: int  # inclusive
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start + 1
-
-
-def requested_range(*, header: str | None, if_range: str | None, etag: str, size: int) -> ByteRange | None:
-    """One `bytes=a-b` range (RFC 9110), or None for the whole file: a malformed or multi-range
-    header, or an `If-Range` that is not the current strong ETag, is ignored as RFC 9110 allows."""
-    if not header or size == 0 or (if_range is not None and if_range.strip() != etag):
-        return None
-    match = _RANGE_RE.match(header)
-    if not match or match.groups() == ("", ""):
-        return None
-    first, last = match.groups()
-    if len(first) > 20 or len(last) > 20:
-        return None
-    if first == "":
-        if int(last) == 0:
-            raise RangeNotSatisfiable()
-        return ByteRange(max(size - int(last), 0), size - 1)
-    start = int(first)
-    if last != "" and int(last) < start:
-        return None
-    if start >= size:
-        raise RangeNotSatisfiable()
-    return ByteRange(start, size - 1 if last == "" else min(int(last), size - 1))
-
-
 def _stream(project, data_file, byte_range: ByteRange | None, chunk_size: int = 256 * 1024):
     # Runs after the view returned: re-enter the project's scope for anything that needs it.
     with project_scope(project), storage.open_online(data_file) as fh:
@@ -220,7 +179,7 @@ class DataFileDownloadApi(ProjectAPIView):
                 response[name] = value
             return response
         try:
-            byte_range = requested_range(header=request.headers.get("Range"), if_range=request.headers.get("If-Range"),
+            byte_range = requested_range(range_header=request.headers.get("Range"), if_range=request.headers.get("If-Range"),
                                          etag=etag, size=data_file.size)
         except RangeNotSatisfiable:
             response = Response({"messages": [codes.RANGE_NOT_SATISFIABLE]}, status=416)
