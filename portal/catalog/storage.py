@@ -15,6 +15,7 @@ a cache; `file_digests(path)` gives size, CRC-32, MD5 and SHA-256 in one streami
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -107,10 +108,16 @@ def location_for(*, project_slug: str, sha256: str) -> str:
     return f"{project_slug}/{sha256[:2]}/{sha256}"
 
 
+@functools.lru_cache(maxsize=16)
+def _resolved_root(root: str) -> Path:
+    # Keyed by the configured text, so tests that change the setting get a fresh answer.
+    return Path(root).resolve()
+
+
 def local_path(*, tier: str, location: str) -> Path:
-    root = tier_root(tier).resolve()
+    root = _resolved_root(str(tier_root(tier)))
     path = (root / location).resolve()
-    if root not in path.parents:
+    if not path.is_relative_to(root) or path == root:
         raise StorageError(f"location {location!r} escapes the {tier} storage root")
     return path
 
