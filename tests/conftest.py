@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -77,6 +78,28 @@ def _remove_test_data_dir():
 
     if "orderly-test-" in str(settings.DATA_DIR) and not os.environ.get("ORDERLY_KEEP_TEST_DATA"):
         shutil.rmtree(settings.DATA_DIR, ignore_errors=True)
+
+
+@contextmanager
+def tasks_inline(django_capture_on_commit_callbacks):
+    """Tasks enqueued on commit run at once, in this thread (Celery eager mode)."""
+    from portal.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            yield
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def run_tasks(django_capture_on_commit_callbacks):
+    """`with run_tasks():` runs the tasks its block enqueues, in order, in this thread.
+
+    For tests of what the tasks do; tests of the worker itself use `celery_live_worker`."""
+    return lambda: tasks_inline(django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

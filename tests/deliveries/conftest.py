@@ -1,7 +1,6 @@
 """Deliveries test helpers: catalog items with real files, prepare through the API, run the task."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import pytest
 
@@ -26,25 +25,6 @@ def make_object(project, *, files=((DataType.RAWDATA, 100),), tier=StorageTier.O
                         content=(f"{obj.ip_id}/{index}/".encode() * (size // 10 + 1))[:size],
                         filename=names[index] if names else f"{obj.label.replace(' ', '_')}_{index}.dat")
     return obj
-
-
-@contextmanager
-def tasks_inline(django_capture_on_commit_callbacks):
-    """Tasks enqueued on commit run at once, in this thread (Celery eager mode)."""
-    from portal.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            yield
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = previous
-
-
-@pytest.fixture
-def run_tasks(django_capture_on_commit_callbacks):
-    return lambda: tasks_inline(django_capture_on_commit_callbacks)
 
 
 def prepare(member, catalog_id, run_tasks=None, **extra):

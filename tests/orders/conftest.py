@@ -1,9 +1,7 @@
 """Orders test helpers: catalogs with real files, baskets, orders built and staged for real."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 
-import pytest
 
 from basket.services import SelectionRequest, basket_add_selection
 from orders import services
@@ -35,25 +33,6 @@ def fill_basket(member, objects) -> None:
     with project_scope(member.project):
         basket_add_selection(project=member.project, owner=member.user,
                              selection=SelectionRequest(included_ip_ids=tuple(o.ip_id for o in objects)))
-
-
-@contextmanager
-def tasks_run_inline(django_capture_on_commit_callbacks):
-    """Tasks enqueued on commit run at once, in this thread (Celery eager mode)."""
-    from portal.celery import app
-
-    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            yield
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = previous
-
-
-@pytest.fixture
-def run_tasks(django_capture_on_commit_callbacks):
-    return lambda: tasks_run_inline(django_capture_on_commit_callbacks)
 
 
 def order_of(member, objects, *, label=None, run=None) -> Order:
