@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from orders.models import Order, OrderDataFile
-from tests.orders.conftest import make_objects, order_of, reload, run_tasks  # noqa: F401  (fixture)
+from tests.orders.conftest import make_objects, order_of, reload  # noqa: F401
 
 API = "/api/v1/rs-order"
 

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import make_member
-from tests.orders.conftest import make_objects, run_tasks  # noqa: F401  (fixture)
+from tests.orders.conftest import make_objects  # noqa: F401
 
 
 def logged_in(member, *, enforce_csrf: bool = False) -> Client:
