@@ -2,7 +2,7 @@
 (their counts are kept by the services), so rows are not added or re-parented here."""
 from django.contrib import admin
 
-from portal.tenancy.admin import ProjectScopedAdmin
+from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 
 from .models import Basket, BasketDatasetSelection, BasketItemSelection
 
@@ -14,19 +14,10 @@ class BasketRowAdmin(ProjectScopedAdmin):
         return False
 
 
-class BasketItemSelectionInline(admin.TabularInline):
+class BasketItemSelectionInline(ReadOnlyTenantInline):
     model = BasketItemSelection
-    extra = 0
     fields = ("date", "open_search_request", "included_ip_ids", "excluded_ip_ids", *COUNT_FIELDS)
-    readonly_fields = fields
-    can_delete = False
     show_change_link = True
-
-    def get_queryset(self, request):
-        return BasketItemSelection.unscoped_objects.all()
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Basket)

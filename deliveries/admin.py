@@ -3,25 +3,16 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from portal.api.errors import ApiError
-from portal.tenancy.admin import ProjectScopedAdmin
+from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
 from . import selectors, services
 from .models import Delivery, DeliveryArtifact
 
 
-class DeliveryArtifactInline(admin.TabularInline):
+class DeliveryArtifactInline(ReadOnlyTenantInline):
     model = DeliveryArtifact
     fields = ["item_key", "artifact_type", "size", "sha256", "tier"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def get_queryset(self, request):
-        return DeliveryArtifact.unscoped_objects.all()
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Delivery)

@@ -3,26 +3,17 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from portal.api.errors import ApiError
-from portal.tenancy.admin import ProjectScopedAdmin
+from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
 from . import services
 from .models import DatasetTask, Order, OrderDataFile, SubOrder
 
 
-class DatasetTaskInline(admin.TabularInline):
+class DatasetTaskInline(ReadOnlyTenantInline):
     model = DatasetTask
     fields = ["dataset_label", "dataset_ip_id", "objects_count", "files_count", "files_size"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = False
-
-    def get_queryset(self, request):
-        return DatasetTask.unscoped_objects.all()
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)

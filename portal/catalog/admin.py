@@ -2,7 +2,7 @@
 console views and corrects them but does not add them)."""
 from django.contrib import admin
 
-from portal.tenancy.admin import ProjectScopedAdmin
+from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 
 from .models import DataFile, DataObject, Dataset
 
@@ -31,19 +31,10 @@ class DatasetAdmin(CatalogAdmin):
     list_select_related = ["project"]
 
 
-class DataFileInline(admin.TabularInline):
+class DataFileInline(ReadOnlyTenantInline):
     model = DataFile
     fields = ["data_type", "filename", "mime_type", "size", "tier", "checksum", "sha256"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def get_queryset(self, request):
-        return DataFile.unscoped_objects.all()
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DataObject)

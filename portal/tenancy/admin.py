@@ -60,6 +60,25 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         return self._is_project_admin(request)
 
 
+class ReadOnlyTenantInline(admin.TabularInline):
+    """A read-only list of a row's tenant-owned children (rows built by services, not here).
+
+    Reads through `unscoped_objects`: the formset already limits it to the parent row, which
+    the admin fetched within the user's projects."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def get_queryset(self, request):
+        return self.model.unscoped_objects.all()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["email"]
