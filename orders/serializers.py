@@ -5,6 +5,8 @@ from datetime import datetime, timezone as dt_timezone
 
 from rest_framework import serializers
 
+from portal.api.pagination import page_output_serializer
+
 from .models import Order, OrderStatus
 from .transitions import order_links
 
@@ -105,14 +107,4 @@ class OrderBodyOutputSerializer(serializers.Serializer):
     links = OrderLinkSerializer(many=True)
 
 
-class OrderPageMetadataSerializer(serializers.Serializer):
-    size = serializers.IntegerField()
-    totalElements = serializers.IntegerField()
-    totalPages = serializers.IntegerField()
-    number = serializers.IntegerField()
-
-
-class OrderPageOutputSerializer(serializers.Serializer):
-    metadata = OrderPageMetadataSerializer()
-    content = OrderBodyOutputSerializer(many=True)
-    links = OrderLinkSerializer(many=True)
+OrderPageOutputSerializer = page_output_serializer("OrderPageOutputSerializer", OrderBodyOutputSerializer)

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.errors import ApiError
-from portal.api.pagination import page_envelope, page_request, paginate_queryset
+from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
 from portal.api.views import ProjectAPIView
 from portal.tenancy import scope
 from portal.tenancy.access import requested_scope
@@ -73,16 +73,10 @@ class OrderFileStateItemOutputSerializer(OrderFileItemOutputSerializer):
     state = serializers.CharField()
 
 
-class OrderFilePageOutputSerializer(serializers.Serializer):
-    metadata = serializers.DictField()
-    content = OrderFileItemOutputSerializer(many=True)
-    links = serializers.ListField()
-
-
-class OrderFileStatePageOutputSerializer(serializers.Serializer):
-    metadata = serializers.DictField()
-    content = OrderFileStateItemOutputSerializer(many=True)
-    links = serializers.ListField()
+OrderFilePageOutputSerializer = page_output_serializer("OrderFilePageOutputSerializer",
+                                                       OrderFileItemOutputSerializer)
+OrderFileStatePageOutputSerializer = page_output_serializer("OrderFileStatePageOutputSerializer",
+                                                            OrderFileStateItemOutputSerializer)
 
 
 def _file_page(request, queryset, serializer_class) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 MAX_PAGE_SIZE = 1000
@@ -61,3 +62,19 @@ def paginate_queryset(queryset, page: PageRequest) -> tuple[list, int]:
     if page.offset >= total:
         return [], total
     return list(queryset[page.offset : page.offset + page.size]), total
+
+
+class PageMetadataOutputSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    totalElements = serializers.IntegerField()
+    totalPages = serializers.IntegerField()
+    number = serializers.IntegerField()
+
+
+def page_output_serializer(name: str, item_serializer_class: type[serializers.Serializer]) -> type:
+    """The OpenAPI shape of a page envelope of `item_serializer_class` (for @extend_schema)."""
+    return type(name, (serializers.Serializer,), {
+        "metadata": PageMetadataOutputSerializer(),
+        "content": item_serializer_class(many=True),
+        "links": serializers.ListField(child=serializers.DictField()),
+    })

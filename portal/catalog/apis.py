@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from portal.api.errors import ApiError
-from portal.api.pagination import page_envelope, page_request, paginate_queryset
+from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
 from portal.api.ranges import ByteRange, RangeNotSatisfiable, requested_range
 from portal.api.views import ProjectAPIView
 from portal.tenancy.scope import project_scope
@@ -65,23 +65,10 @@ class CatalogDatasetOutputSerializer(serializers.Serializer):
     objectsCount = serializers.IntegerField(source="objects_count")
 
 
-class CatalogPageMetadataOutputSerializer(serializers.Serializer):
-    size = serializers.IntegerField()
-    totalElements = serializers.IntegerField()
-    totalPages = serializers.IntegerField()
-    number = serializers.IntegerField()
-
-
-class CatalogDataObjectPageOutputSerializer(serializers.Serializer):
-    metadata = CatalogPageMetadataOutputSerializer()
-    content = CatalogDataObjectOutputSerializer(many=True)
-    links = serializers.ListField(child=serializers.DictField())
-
-
-class CatalogDatasetPageOutputSerializer(serializers.Serializer):
-    metadata = CatalogPageMetadataOutputSerializer()
-    content = CatalogDatasetOutputSerializer(many=True)
-    links = serializers.ListField(child=serializers.DictField())
+CatalogDataObjectPageOutputSerializer = page_output_serializer(
+    "CatalogDataObjectPageOutputSerializer", CatalogDataObjectOutputSerializer)
+CatalogDatasetPageOutputSerializer = page_output_serializer(
+    "CatalogDatasetPageOutputSerializer", CatalogDatasetOutputSerializer)
 
 
 class CatalogErrorOutputSerializer(serializers.Serializer):
