@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from portal.api.errors import ApiError
+from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
 from portal.api.views import ProjectAPIView
 from portal.catalog.query import QuerySyntaxError
 
@@ -84,10 +84,6 @@ class BasketContentOutputSerializer(serializers.Serializer):
 class BasketOutputSerializer(serializers.Serializer):
     content = BasketContentOutputSerializer()
     links = serializers.ListField(child=serializers.DictField())
-
-
-class BasketMessagesSerializer(serializers.Serializer):
-    messages = serializers.ListField(child=serializers.CharField())
 
 
 def basket_response(request, http_status: int = status.HTTP_200_OK) -> Response:
@@ -204,7 +200,7 @@ def _older_shape_request(data: dict) -> services.SelectionRequest:
 
 # --- Views ----------------------------------------------------------------------------
 
-MESSAGES_RESPONSE = BasketMessagesSerializer
+MESSAGES_RESPONSE = RegardsMessagesOutputSerializer
 SELECTION_ID = OpenApiParameter("datasetSelectionId", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 

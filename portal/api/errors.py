@@ -10,12 +10,18 @@ from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 REGARDS_PREFIX = "/api/v1/rs-"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class RegardsMessagesOutputSerializer(serializers.Serializer):
+    """OpenAPI shape of a REGARDS error (or 204 notice) body."""
+
+    messages = serializers.ListField(child=serializers.CharField())
 
 
 class ApiError(exceptions.APIException):

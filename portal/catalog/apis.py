@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from portal.api.errors import ApiError
+from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
 from portal.api.ranges import ByteRange, RangeNotSatisfiable, requested_range
 from portal.api.views import ProjectAPIView
@@ -71,10 +71,6 @@ CatalogDatasetPageOutputSerializer = page_output_serializer(
     "CatalogDatasetPageOutputSerializer", CatalogDatasetOutputSerializer)
 
 
-class CatalogErrorOutputSerializer(serializers.Serializer):
-    messages = serializers.ListField(child=serializers.CharField())
-
-
 SEARCH_PARAMS = [
     OpenApiParameter("q", str, description="OpenSearch/Lucene query, e.g. `tags:clear AND "
                      "creationDate:[2024-01-01 TO *]` (see docs/catalog.md). Empty: everything."),
@@ -97,14 +93,14 @@ def _search_page(request, search, serializer_class) -> Response:
 
 class DataObjectSearchApi(ProjectAPIView):
     @extend_schema(parameters=SEARCH_PARAMS, responses={200: CatalogDataObjectPageOutputSerializer,
-                                                        400: CatalogErrorOutputSerializer})
+                                                        400: RegardsMessagesOutputSerializer})
     def get(self, request):
         return _search_page(request, selectors.data_objects_search, CatalogDataObjectOutputSerializer)
 
 
 class DatasetSearchApi(ProjectAPIView):
     @extend_schema(parameters=SEARCH_PARAMS, responses={200: CatalogDatasetPageOutputSerializer,
-                                                        400: CatalogErrorOutputSerializer})
+                                                        400: RegardsMessagesOutputSerializer})
     def get(self, request):
         return _search_page(request, selectors.datasets_search, CatalogDatasetOutputSerializer)
 
@@ -139,8 +135,8 @@ class DataFileDownloadApi(ProjectAPIView):
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                    (206, "application/octet-stream"): OpenApiTypes.BINARY,
                    304: OpenApiResponse(description="Not modified (If-None-Match)"),
-                   404: CatalogErrorOutputSerializer, 409: CatalogErrorOutputSerializer,
-                   416: CatalogErrorOutputSerializer},
+                   404: RegardsMessagesOutputSerializer, 409: RegardsMessagesOutputSerializer,
+                   416: RegardsMessagesOutputSerializer},
     )
     def get(self, request, productURN: str, checksum: str):
         project = request.access.project
