@@ -16,14 +16,13 @@ from rest_framework import status as http
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from portal.api.errors import ApiError
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
-from portal.api.views import ProjectAPIView
-from portal.tenancy import scope
-from portal.tenancy.access import requested_scope
-from portal.tenancy.selectors import project_by_slug
+from portal.api.ranges import RangeNotSatisfiable, requested_range
+from portal.api.views import ProjectAPIView, ScopedAPIView
+from portal.tenancy.access import requested_project
+from portal.tenancy.models import Project
 
 from deliveries.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
 
@@ -31,7 +30,6 @@ from ..models import OrderStatus
 from ..selectors import order_for_caller
 from ..tokens import OrderTokenExpired, OrderTokenInvalid, order_from_token, order_token_for
 from . import codes, selectors, services
-from portal.api.ranges import RangeNotSatisfiable, requested_range
 
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 TOKEN_PARAMS = [OpenApiParameter("orderToken", str, required=True),
@@ -179,7 +177,7 @@ class OrderFileDownloadApi(ProjectAPIView):
         return self._respond(request, dataFileId, head=True)
 
 
-class PublicOrderTokenAPIView(APIView):
+class PublicOrderTokenAPIView(ScopedAPIView):
     """Base of the `orderToken` endpoints: no login; the project comes from `scope` (400/404),
     the order from the token (401 bad, `expired_status` for an expired order)."""
 
@@ -188,14 +186,8 @@ class PublicOrderTokenAPIView(APIView):
     renderer_classes = DOWNLOAD_RENDERERS
     expired_status = http.HTTP_410_GONE
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        slug = requested_scope(request)
-        if not slug:
-            raise ApiError(http.HTTP_400_BAD_REQUEST, "PROJECT_REQUIRED", "Name the project with `scope`.")
-        project = project_by_slug(slug)
-        if project is None:
-            raise ApiError(http.HTTP_404_NOT_FOUND, "PROJECT_NOT_FOUND", f"Unknown project '{slug}'.")
+    def resolve_project(self, request) -> Project:
+        project = requested_project(request)
         token = request.query_params.get("orderToken")
         if not token:
             raise ApiError(http.HTTP_401_UNAUTHORIZED, codes.ORDER_TOKEN_REQUIRED)
@@ -206,14 +198,7 @@ class PublicOrderTokenAPIView(APIView):
         except OrderTokenInvalid:
             raise ApiError(http.HTTP_401_UNAUTHORIZED, codes.ORDER_TOKEN_INVALID)
         request.token_project, request.token_order, request.order_token = project, order, token
-        self._scope_token = scope.activate(project)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        token = getattr(self, "_scope_token", None)
-        if token is not None:
-            scope.deactivate(token)
-            self._scope_token = None
-        return super().finalize_response(request, response, *args, **kwargs)
+        return project
 
 
 class PublicOrderFileDownloadApi(PublicOrderTokenAPIView):

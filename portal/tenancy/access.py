@@ -25,8 +25,8 @@ def requested_scope(request) -> str | None:
     return request.query_params.get("scope") or request.headers.get("scope") or None
 
 
-def resolve_project_access(request) -> ProjectAccess:
-    """No project: 400; unknown project: 404; not a member: 403."""
+def requested_project(request) -> Project:
+    """The project the request names: none 400, unknown 404 (no access check)."""
     slug = requested_scope(request)
     if not slug:
         raise ApiError(status.HTTP_400_BAD_REQUEST, "PROJECT_REQUIRED",
@@ -34,6 +34,12 @@ def resolve_project_access(request) -> ProjectAccess:
     project = project_by_slug(slug)
     if project is None:
         raise ApiError(status.HTTP_404_NOT_FOUND, "PROJECT_NOT_FOUND", f"Unknown project '{slug}'.")
+    return project
+
+
+def resolve_project_access(request) -> ProjectAccess:
+    """No project: 400; unknown project: 404; not a member: 403."""
+    project = requested_project(request)
     auth = request.auth
     if isinstance(auth, ApiToken) and auth.project_id != project.pk:
         raise ApiError(status.HTTP_403_FORBIDDEN, "TOKEN_NOT_VALID_FOR_PROJECT",
@@ -41,5 +47,5 @@ def resolve_project_access(request) -> ProjectAccess:
     membership = membership_for(user=request.user, project=project)
     if membership is None and not request.user.is_superuser:
         raise ApiError(status.HTTP_403_FORBIDDEN, "NOT_A_PROJECT_MEMBER",
-                       f"You are not a member of project '{slug}'.")
+                       f"You are not a member of project '{project.slug}'.")
     return ProjectAccess(project=project, membership=membership)
