@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders.downloads.apis import DOWNLOAD_RENDERERS
-from portal.api.ranges import RangeNotSatisfiable, requested_range
+from portal.api.ranges import RangeNotSatisfiable, read_range, requested_range
 from portal.api.errors import ApiError
 from portal.api.views import ProjectAPIView
 
@@ -29,7 +29,6 @@ from .models import Delivery, DeliveryArtifact, DeliveryStatus
 
 ADMIN_ROLE_REQUIRED = "ADMIN_ROLE_REQUIRED"
 SOURCES = ("cache", "remote")
-STREAM_CHUNK = 256 * 1024
 
 
 # --- serializers (wire names) ----------------------------------------------------------------
@@ -226,7 +225,7 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
         elif byte_range is None:
             response = FileResponse(handle, content_type=artifact.mime_type)
         else:
-            response = StreamingHttpResponse(_stream(handle, byte_range.start, byte_range.length), status=206,
+            response = StreamingHttpResponse(read_range(handle, byte_range.start, byte_range.length), status=206,
                                              content_type=artifact.mime_type)
         response["Content-Length"] = str(byte_range.length if byte_range else artifact.size)
         if byte_range:
@@ -248,19 +247,6 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
     @extend_schema(exclude=True)
     def head(self, request, artifactId: int):
         return self._respond(request, artifactId, head=True)
-
-
-def _stream(handle, start: int, length: int):
-    # Reads only the cache file (no database): nothing here needs the project scope.
-    with handle:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(STREAM_CHUNK, remaining))
-            if not chunk:
-                raise OSError("the cached artifact is shorter than recorded")
-            remaining -= len(chunk)
-            yield chunk
 
 
 def _parse_when(text: str) -> datetime:

@@ -46,7 +46,7 @@ from .. import cache as order_cache
 from .. import services as order_services
 from ..models import FileState, Order, OrderDataFile, OrderStatus
 from . import codes, selectors
-from portal.api.ranges import ByteRange
+from portal.api.ranges import ByteRange, ShortRead, read_range
 
 logger = logging.getLogger(__name__)
 
@@ -148,17 +148,11 @@ def order_file_stream(*, project: Project, order_file: OrderDataFile, source: Fi
     except OSError as exc:
         _mark_failed(project, order_file.order, {order_file.pk: exc.strerror or str(exc)})
         raise
-    with handle:
-        if start:
-            handle.seek(start)
-        while remaining > 0:
-            chunk = handle.read(min(chunk_size, remaining))
-            if not chunk:
-                _mark_failed(project, order_file.order, {order_file.pk: "file is shorter than its recorded size"})
-                # The length is committed: abort, the client sees a short body.
-                raise OSError(f"{order_file.filename} is shorter than its recorded size")
-            remaining -= len(chunk)
-            yield chunk
+    try:
+        yield from read_range(handle, start, remaining, chunk_size)
+    except ShortRead:
+        _mark_failed(project, order_file.order, {order_file.pk: "file is shorter than its recorded size"})
+        raise  # the length is committed: abort, the client sees a short body
     if reaches_end:
         with project_scope(project):
             order_services.order_files_mark_downloaded(project=project, order=order_file.order,

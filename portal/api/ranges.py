@@ -3,8 +3,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterator
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class ShortRead(OSError):
+    """The file holds fewer bytes than it should: the response must be aborted, not padded."""
+
+
+def read_range(handle, start: int, length: int, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+    """`length` bytes of an open binary file from `start`, in chunks, closing it at the end.
+
+    Raises ShortRead if the file ends early (its Content-Length is already committed)."""
+    with handle:
+        if start:
+            handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(chunk_size, remaining))
+            if not chunk:
+                raise ShortRead(f"{remaining} bytes missing at the end of the file")
+            remaining -= len(chunk)
+            yield chunk
 
 
 class RangeNotSatisfiable(Exception):

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
-from portal.api.ranges import ByteRange, RangeNotSatisfiable, requested_range
+from portal.api.ranges import ByteRange, RangeNotSatisfiable, read_range, requested_range
 from portal.api.views import ProjectAPIView
 from portal.tenancy.scope import project_scope
 
@@ -107,19 +107,12 @@ class DatasetSearchApi(ProjectAPIView):
 
 # --- file download --------------------------------------------------------------------------
 
-def _stream(project, data_file, byte_range: ByteRange | None, chunk_size: int = 256 * 1024):
-    # Runs after the view returned: re-enter the project's scope for anything that needs it.
-    with project_scope(project), storage.open_online(data_file) as fh:
-        remaining = data_file.size
-        if byte_range:
-            fh.seek(byte_range.start)
-            remaining = byte_range.length
-        while remaining > 0:
-            chunk = fh.read(min(chunk_size, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
+def _stream(project, data_file, byte_range: ByteRange | None):
+    # Runs after the view returned: re-enter the project's scope (S3 reads may need it).
+    with project_scope(project):
+        handle = storage.open_online(data_file)
+    start, length = (byte_range.start, byte_range.length) if byte_range else (0, data_file.size)
+    yield from read_range(handle, start, length)
 
 
 class DataFileDownloadApi(ProjectAPIView):
