@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from portal.api.errors import ApiError
-from portal.tenancy.access import ProjectAccess
+from portal.tenancy.access import project_access_for
 from portal.tenancy.scope import project_scope
-from portal.tenancy.selectors import membership_for, project_by_slug
+from portal.tenancy.selectors import project_by_slug
 
 
 def project_page(view):
@@ -30,10 +30,10 @@ def project_page(view):
         project = project_by_slug(slug)
         if project is None:
             raise Http404("Unknown project")
-        membership = membership_for(user=request.user, project=project)
-        if membership is None and not request.user.is_superuser:
+        access = project_access_for(user=request.user, project=project)
+        if access is None:
             raise Http404("Unknown project")
-        request.access = ProjectAccess(project=project, membership=membership)
+        request.access = access
         try:
             with project_scope(project):
                 return view(request, project, *args, **kwargs)

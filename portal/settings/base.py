@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -216,8 +217,6 @@ LOGGING = {
 ONLINE_STORAGE_URL = env.str("ORDERLY_ONLINE_STORAGE_URL", default="")
 
 # --- Orders (orders app) ----------------------------------------------------------------
-from celery.schedules import crontab  # noqa: E402
-
 # A STAGING sub-order whose worker has not reported for this long is dispatched again.
 ORDER_STAGING_STALE_SECONDS = env.int("ORDER_STAGING_STALE_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE.update({

@@ -21,6 +21,14 @@ class ProjectAccess:
         return self.membership is None or self.membership.role == Role.ADMIN
 
 
+def project_access_for(*, user, project: Project) -> ProjectAccess | None:
+    """What `user` may do in `project`: a member's role, a superuser's full access, or None."""
+    membership = membership_for(user=user, project=project)
+    if membership is None and not user.is_superuser:
+        return None
+    return ProjectAccess(project=project, membership=membership)
+
+
 def requested_scope(request) -> str | None:
     return request.query_params.get("scope") or request.headers.get("scope") or None
 
@@ -44,8 +52,8 @@ def resolve_project_access(request) -> ProjectAccess:
     if isinstance(auth, ApiToken) and auth.project_id != project.pk:
         raise ApiError(status.HTTP_403_FORBIDDEN, "TOKEN_NOT_VALID_FOR_PROJECT",
                        "This token was issued for another project.")
-    membership = membership_for(user=request.user, project=project)
-    if membership is None and not request.user.is_superuser:
+    access = project_access_for(user=request.user, project=project)
+    if access is None:
         raise ApiError(status.HTTP_403_FORBIDDEN, "NOT_A_PROJECT_MEMBER",
                        f"You are not a member of project '{project.slug}'.")
-    return ProjectAccess(project=project, membership=membership)
+    return access

@@ -13,7 +13,8 @@ from portal.api.views import ProjectAPIView
 
 from . import ratelimit
 from .models import ApiToken
-from .selectors import membership_for, project_by_slug
+from .access import project_access_for
+from .selectors import project_by_slug
 from .services import token_issue, token_revoke
 
 
@@ -56,9 +57,7 @@ class OAuthTokenApi(APIView):
                                      headers={"Retry-After": str(ratelimit.settings.TOKEN_RATE_LIMIT_WINDOW_SECONDS)})
         user = authenticate(request, username=data["username"].strip().lower(), password=data["password"])
         project = project_by_slug(data["scope"])
-        if user is None or project is None or (
-            membership_for(user=user, project=project) is None and not user.is_superuser
-        ):
+        if user is None or project is None or project_access_for(user=user, project=project) is None:
             ratelimit.record_failure(*keys)
             return self._oauth_error("invalid_grant", "Bad credentials for this project.")
         ratelimit.reset(keys[0])

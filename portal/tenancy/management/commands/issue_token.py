@@ -3,7 +3,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.tenancy.models import User
-from portal.tenancy.selectors import membership_for, project_by_slug
+from portal.tenancy.access import project_access_for
+from portal.tenancy.selectors import project_by_slug
 from portal.tenancy.services import token_issue
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         user = User.objects.filter(email=email.strip().lower()).first()
         if user is None:
             raise CommandError(f"unknown user '{email}'", returncode=2)
-        if membership_for(user=user, project=target) is None and not user.is_superuser:
+        if project_access_for(user=user, project=target) is None:
             raise CommandError(f"{email} is not a member of '{project}'", returncode=2)
         if not 1 <= days <= 3650:
             raise CommandError("--days must be between 1 and 3650", returncode=2)
