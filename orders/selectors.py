@@ -32,23 +32,24 @@ def _with_body_relations(qs: QuerySet) -> QuerySet:
     return qs.select_related("owner").prefetch_related(Prefetch("dataset_tasks", queryset=tasks))
 
 
+def _refuse_unless_callers(*, order_id: int, owner_id: int | None, user, is_admin: bool) -> None:
+    if owner_id is None:
+        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
+    if owner_id != user.pk and not is_admin:
+        raise ApiError(http.HTTP_403_FORBIDDEN, codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
+
+
 def order_for_caller(*, project: Project, user, order_id: int, is_admin: bool) -> Order:
     """The order if the caller owns it or administers the project: 404 unknown, 403 not theirs."""
     order = _with_body_relations(Order.objects.filter(project=project, id=order_id)).first()
-    if order is None:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
-    if order.owner_id != user.pk and not is_admin:
-        raise ApiError(http.HTTP_403_FORBIDDEN, codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
+    _refuse_unless_callers(order_id=order_id, owner_id=order and order.owner_id, user=user, is_admin=is_admin)
     return order
 
 
 def order_check_caller(*, project: Project, user, order_id: int, is_admin: bool) -> None:
     """The same checks as order_for_caller, with one light query (before a locking service)."""
     owner_id = Order.objects.filter(project=project, id=order_id).values_list("owner_id", flat=True).first()
-    if owner_id is None:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
-    if owner_id != user.pk and not is_admin:
-        raise ApiError(http.HTTP_403_FORBIDDEN, codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
+    _refuse_unless_callers(order_id=order_id, owner_id=owner_id, user=user, is_admin=is_admin)
 
 
 def order_list_for_owner(*, project: Project, owner) -> QuerySet[Order]:
