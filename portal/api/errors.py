@@ -14,6 +14,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal import errors as domain
+
 REGARDS_PREFIX = "/api/v1/rs-"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -32,6 +34,34 @@ class ApiError(exceptions.APIException):
         self.code = code
         self.extra = extra or {}
         super().__init__(detail=detail or code, code=code)
+
+
+# The one table from domain exceptions to HTTP statuses. A protocol whose reference API uses
+# other statuses for some codes overrides them by code (REGARDS: refusals are 401).
+STATUS_BY_DOMAIN_ERROR: dict[type[domain.DomainError], int] = {
+    domain.NotFound: status.HTTP_404_NOT_FOUND,
+    domain.NotAllowed: status.HTTP_403_FORBIDDEN,
+    domain.NotAuthenticated: status.HTTP_401_UNAUTHORIZED,
+    domain.Refused: status.HTTP_409_CONFLICT,
+    domain.Invalid: status.HTTP_400_BAD_REQUEST,
+    domain.Gone: status.HTTP_410_GONE,
+    domain.NotReady: status.HTTP_202_ACCEPTED,
+    domain.LimitExceeded: status.HTTP_409_CONFLICT,
+}
+STATUS_BY_CODE: dict[str, int] = {}
+
+
+def status_for(exc: domain.DomainError) -> int:
+    if exc.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[exc.code]
+    for klass in type(exc).__mro__:
+        if klass in STATUS_BY_DOMAIN_ERROR:
+            return STATUS_BY_DOMAIN_ERROR[klass]
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def api_error_from_domain(exc: domain.DomainError) -> "ApiError":
+    return ApiError(status_for(exc), exc.code, None if exc.message == exc.code else exc.message, exc.details)
 
 
 def _flatten(detail, prefix: str = "") -> list[str]:
@@ -75,6 +105,8 @@ def error_body(path: str, status_code: int, messages: list[str], code: str | Non
 def exception_handler(exc, context):
     request = context.get("request")
     path = request.path if request is not None else ""
+    if isinstance(exc, domain.DomainError):
+        exc = api_error_from_domain(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
