@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders.downloads.apis import DOWNLOAD_RENDERERS
-from portal.api.ranges import RangeNotSatisfiable, read_range, requested_range
+from portal.files.ranges import RangeNotSatisfiable, read_range, requested_range
 from portal.api.errors import ApiError
 from portal.api.views import ProjectAPIView
 

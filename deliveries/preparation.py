@@ -25,7 +25,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from deliveries.zipfile_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content, unique_names
+from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content, unique_names
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
 from portal.tenancy.models import Project

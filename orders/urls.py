@@ -19,5 +19,5 @@ urlpatterns = [
 
 from .downloads.urls import urlpatterns as downloads_urlpatterns  # noqa: E402
 urlpatterns += downloads_urlpatterns
-from .events import urlpatterns as events_urlpatterns  # noqa: E402
+from .live.stream import urlpatterns as events_urlpatterns  # noqa: E402
 urlpatterns += events_urlpatterns

@@ -19,12 +19,12 @@ from rest_framework.response import Response
 
 from portal.api.errors import ApiError
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
-from portal.api.ranges import RangeNotSatisfiable, requested_range
+from portal.files.ranges import RangeNotSatisfiable, requested_range
 from portal.api.views import ProjectAPIView, ScopedAPIView
 from portal.tenancy.access import requested_project
 from portal.tenancy.models import Project
 
-from deliveries.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
+from portal.files.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
 
 from ..models import OrderStatus
 from ..selectors import order_for_caller

@@ -7,7 +7,7 @@ from rest_framework import status as http
 from portal.api.errors import ApiError
 from portal.tenancy.models import Project
 
-from deliveries.zipfile_layout import unique_names
+from portal.files.zip_layout import unique_names
 
 from ..models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus
 from . import codes

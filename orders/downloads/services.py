@@ -34,8 +34,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status as http
 
-from deliveries.metalink import MetalinkFile, metalink_chunks
-from deliveries.zipfile_layout import ZipEntry, ZipLayout, ZipSourceError
+from portal.files.metalink import MetalinkFile, metalink_chunks
+from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError
 from portal.api.errors import ApiError
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
@@ -46,7 +46,7 @@ from .. import cache as order_cache
 from .. import services as order_services
 from ..models import FileState, Order, OrderDataFile, OrderStatus
 from . import codes, selectors
-from portal.api.ranges import ByteRange, ShortRead, read_range
+from portal.files.ranges import ByteRange, ShortRead, read_range
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
-from portal.api.ranges import ByteRange, RangeNotSatisfiable, read_range, requested_range
+from portal.files.ranges import ByteRange, RangeNotSatisfiable, read_range, requested_range
 from portal.api.views import ProjectAPIView
 from portal.tenancy.scope import project_scope
 

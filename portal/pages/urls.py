@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import basket, catalog, orders
+from basket import pages as basket
+from orders import pages as orders
+from portal.catalog import pages as catalog
 
 P = "projects/<slug:slug>"
 

@@ -242,7 +242,7 @@ CELERY_BEAT_SCHEDULE.update({
     "deliveries-stuck": {"task": "deliveries.stuck_sweep", "schedule": 300.0},
 })
 
-# --- Pages and live order events (portal.pages, orders.events) --------------------------
+# --- Pages and live order events (portal.pages, orders.live) --------------------------
 # The SSE stream of an order polls this often, sends a heartbeat comment after this much
 # silence, and closes after this long (EventSource reconnects) so no server thread is held forever.
 ORDER_EVENTS_POLL_SECONDS = env.float("ORDER_EVENTS_POLL_SECONDS", default=1.0)

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from deliveries.zipfile_layout import ZipEntry, ZipLayout
+from portal.files.zip_layout import ZipEntry, ZipLayout
 from orders.downloads import services
 from orders.models import FileState, OrderDataFile
 from tests.orders.conftest import make_objects, order_of
@@ -107,7 +107,7 @@ def test_restored_nearline_files_are_read_from_the_order_cache(member, project, 
 
 def test_many_files_with_one_name_are_renamed_in_linear_time():
     # 100,000 files called image.tif: the quadratic version never finished this test.
-    from deliveries.zipfile_layout import unique_names
+    from portal.files.zip_layout import unique_names
 
     names = unique_names([(i, "image.tif") for i in range(100_000)] + [(100_000, "IMAGE (3).tif")])
     assert names[0] == "image.tif" and names[1] == "image (1).tif"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from orders import services
-from orders.events import parse_since
+from orders.live.stream import parse_since
 from orders.models import OrderStatus, SubOrder, SubOrderState
 from portal.tenancy.models import Role
 from portal.tenancy.scope import project_scope
@@ -221,7 +221,7 @@ def test_an_idle_poll_is_one_query(member, project, settings):
 
 
 def test_open_streams_are_capped_and_released_when_closed(member, project, settings):
-    from orders.events import STREAM_SLOTS
+    from orders.live.stream import STREAM_SLOTS
 
     settings.ORDER_EVENTS_MAX_STREAMS = 2
     order = order_of(member, make_objects(project, count=1))

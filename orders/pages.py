@@ -12,17 +12,17 @@ from orders import services as order_services
 from orders.downloads.apis import METALINK_FORBIDDEN_STATUSES
 from orders.downloads.selectors import DOWNLOADABLE_STATES
 from orders.downloads.services import order_is_expired
-from orders.events import FINAL_STATUSES
+from orders.live.stream import FINAL_STATUSES
 from orders.models import OrderStatus
 from orders.selectors import OrderFilters, order_check_caller, order_for_caller, order_list_for_admin, \
     order_list_for_owner
 from orders.transitions import order_links
 from portal.api.errors import ApiError
 
-from .access import project_page
-from .paging import paged
-from .selectors import order_files_for_page
-from .texts import order_error_text
+from portal.pages.access import project_page
+from portal.pages.paging import paged
+from orders.page_selectors import order_files_for_page
+from orders.texts import order_error_text
 
 ORDERS_PAGE_SIZE = 20
 FILES_PAGE_SIZE = 50
@@ -52,7 +52,7 @@ def order_list(request, project):
     else:
         queryset = order_list_for_owner(project=project, owner=request.user)
     orders, paging = paged(queryset, request.GET, size=ORDERS_PAGE_SIZE)
-    return render(request, "pages/order_list.html", {
+    return render(request, "orders/order_list.html", {
         "project": project, "orders": orders, "paging": paging, "is_admin": is_admin,
         "csv_url": _api_url("orders-csv", project) if is_admin else None,
     })
@@ -74,7 +74,7 @@ def order_detail(request, project, order_id: int):
     rows = [{"file": f, "url": _api_url("orders-file", project, dataFileId=f.pk)
              if servable and f.state in DOWNLOADABLE_STATES else None} for f in files]
     live = order.status not in FINAL_STATUSES
-    return render(request, "pages/order_detail.html", {
+    return render(request, "orders/order_detail.html", {
         "project": project, "order": order, "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
         "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, *_) in ACTIONS.items()],
         "rows": rows, "files_paging": files_paging,

@@ -32,11 +32,11 @@ from portal.api.views import ProjectAPIView
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
-from .downloads.selectors import DOWNLOADABLE_STATES
-from .models import Order, OrderDataFile, OrderStatus
-from .selectors import order_check_caller
-from .serializers import iso_utc
-from .transitions import order_links
+from ..downloads.selectors import DOWNLOADABLE_STATES
+from ..models import Order, OrderDataFile, OrderStatus
+from ..selectors import order_check_caller
+from ..serializers import iso_utc
+from ..transitions import order_links
 
 FINAL_STATUSES = frozenset({OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, OrderStatus.FAILED,
                             OrderStatus.EXPIRED, OrderStatus.DELETED})

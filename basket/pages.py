@@ -13,8 +13,8 @@ from basket.selectors import basket_for_owner, dataset_selection_for_owner, item
 from orders import services as order_services
 from portal.api.errors import ApiError
 
-from .access import project_page
-from .texts import order_error_text
+from portal.pages.access import project_page
+from orders.texts import order_error_text
 
 
 def _basket_url(project) -> str:
@@ -37,7 +37,7 @@ def basket_page(request, project):
     rows = _selection_rows(basket) if basket is not None else []
     totals = {key: sum(getattr(row["selection"], key) for row in rows)
               for key in ("objects_count", "files_count", "files_size")}
-    return render(request, "pages/basket.html", {"project": project, "rows": rows, "totals": totals})
+    return render(request, "basket/basket.html", {"project": project, "rows": rows, "totals": totals})
 
 
 def _own_selection(request, project):

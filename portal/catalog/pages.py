@@ -12,8 +12,8 @@ from basket import services as basket_services
 from portal.catalog.query import QuerySyntaxError, query_error_message
 from portal.catalog.selectors import data_objects_search
 
-from .access import project_page
-from .paging import paged
+from portal.pages.access import project_page
+from portal.pages.paging import paged
 
 SEARCH_PAGE_SIZE = 20
 
@@ -21,7 +21,7 @@ SEARCH_PAGE_SIZE = 20
 @require_GET
 @project_page
 def project_home(request, project):
-    return render(request, "pages/project_home.html", {"project": project})
+    return render(request, "portal/project_home.html", {"project": project})
 
 
 @require_GET
@@ -37,7 +37,7 @@ def search(request, project):
         # The query shown split at the error, so people see where it went wrong.
         context.update(error=query_error_message(exc), error_before=q[:exc.position],
                        error_after=q[exc.position:])
-    return render(request, "pages/search.html", context)
+    return render(request, "catalog/search.html", context)
 
 
 def _back_to_search(request, project):
