@@ -1,4 +1,5 @@
-"""Order history and order pages: the same selectors, services and transitions table as the API."""
+"""Order history and order pages (and ordering the basket): the same selectors, services and
+transitions table as the API."""
 from __future__ import annotations
 
 from django.contrib import messages
@@ -8,21 +9,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from orders import services as order_services
-from orders.downloads.apis import METALINK_FORBIDDEN_STATUSES
-from orders.downloads.selectors import DOWNLOADABLE_STATES
-from orders.downloads.services import order_is_expired
-from orders.live.stream import FINAL_STATUSES
-from orders.models import OrderStatus
-from orders.selectors import OrderFilters, order_check_caller, order_for_caller, order_list_for_admin, \
-    order_list_for_owner
-from orders.transitions import order_links
 from portal.api.errors import ApiError
-
 from portal.pages.access import project_page
 from portal.pages.paging import paged
-from orders.page_selectors import order_files_for_page
-from orders.texts import order_error_text
+
+from . import services as order_services
+from .downloads.apis import METALINK_FORBIDDEN_STATUSES
+from .downloads.selectors import DOWNLOADABLE_STATES
+from .downloads.services import order_is_expired
+from .live.stream import FINAL_STATUSES
+from .models import OrderStatus
+from .selectors import (OrderFilters, order_check_caller, order_files_for_page, order_for_caller,
+                        order_list_for_admin, order_list_for_owner)
+from .texts import order_error_text
+from .transitions import order_links
 
 ORDERS_PAGE_SIZE = 20
 FILES_PAGE_SIZE = 50
@@ -35,6 +35,10 @@ ACTIONS = {
     "delete": ("Delete", order_services.order_delete, "Order deleted."),
     "remove": ("Remove for good", order_services.order_remove, "Order removed."),
 }
+
+
+def _order_url(project, order_id: int) -> str:
+    return reverse("page-order", kwargs={"slug": project.slug, "order_id": order_id})
 
 
 def _api_url(name: str, project, **kwargs) -> str:
@@ -103,10 +107,27 @@ def order_action(request, project, order_id: int, action: str):
             raise
         # The transitions table's refusal (401 in the API), or a label the restart cannot reuse.
         messages.error(request, order_error_text(exc.code))
-        return redirect(f"/projects/{project.slug}/orders/{order_id}/")
+        return redirect(_order_url(project, order_id))
     messages.success(request, done)
     if action == "remove":
-        return redirect(f"/projects/{project.slug}/orders/")
+        return redirect(reverse("page-orders", kwargs={"slug": project.slug}))
     if action == "restart":
-        return redirect(f"/projects/{project.slug}/orders/{result.pk}/")
-    return redirect(f"/projects/{project.slug}/orders/{order_id}/")
+        return redirect(_order_url(project, result.pk))
+    return redirect(_order_url(project, order_id))
+
+
+@require_POST
+@project_page
+def order_create(request, project):
+    """POST /user/orders from the basket: the new order's page, or the basket with the reason."""
+    try:
+        order = order_services.order_create(project=project, owner=request.user,
+                                            label=request.POST.get("label") or None)
+    except ApiError as exc:
+        messages.error(request, order_error_text(exc.code))
+        return redirect(reverse("page-basket", kwargs={"slug": project.slug}))
+    if order is None:
+        messages.error(request, "You have no basket: add something to it first.")
+        return redirect(reverse("page-basket", kwargs={"slug": project.slug}))
+    messages.success(request, f"Order “{order.label}” created. Its files are being prepared.")
+    return redirect(_order_url(project, order.pk))

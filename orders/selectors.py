@@ -11,7 +11,7 @@ from portal.api.errors import ApiError
 from portal.tenancy.models import Project
 
 from . import codes
-from .models import DatasetTask, Order, OrderStatus
+from .models import DatasetTask, Order, OrderDataFile, OrderStatus
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,13 @@ CSV_COLUMNS = ("id", "creation_date", "expiration_date", "owner__email", "status
 def order_csv_rows(*, project: Project, filters: OrderFilters, chunk_size: int = 2000):
     """Plain tuples by id, fetched in chunks (server-side cursor on PostgreSQL)."""
     return _filtered(project, filters).order_by("id").values_list(*CSV_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+PAGE_FILE_FIELDS = ("id", "order_id", "product_id", "filename", "size", "mime_type", "state", "state_date",
+                    "error_reason", "data_type", "tier")
+
+
+def order_files_for_page(*, project: Project, order: Order) -> QuerySet[OrderDataFile]:
+    """Every file of the order with its state, by id (the API lists them per dataset task)."""
+    return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
+            .only(*PAGE_FILE_FIELDS).order_by("id"))
