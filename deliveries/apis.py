@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, time, timezone as dt_timezone
 from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,13 +19,13 @@ from rest_framework.views import APIView
 
 from orders.downloads.apis import DOWNLOAD_RENDERERS
 from portal.files.ranges import RangeNotSatisfiable, read_range, requested_range
-from portal.api.errors import ApiError
+from portal.api.errors import ApiError, require_admin
 from portal.api.views import ProjectAPIView
+from portal.dates import iso_utc, parse_when
 
 from . import codes, selectors, services, signing
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
 
-ADMIN_ROLE_REQUIRED = "ADMIN_ROLE_REQUIRED"
 SOURCES = ("cache", "remote")
 
 
@@ -100,10 +98,6 @@ class DeliveryCacheDeleteOutputSerializer(serializers.Serializer):
 
 # --- bodies ----------------------------------------------------------------------------------
 
-def _iso(moment) -> str | None:
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
-
-
 def _cache_url(project_slug: str, artifact: DeliveryArtifact) -> str:
     path = reverse("delivery-artifact-download", kwargs={"artifactId": artifact.pk})
     return f"{settings.PORTAL_BASE_URL}{path}?scope={project_slug}"
@@ -133,18 +127,13 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
 def delivery_body(delivery: Delivery, *, project_slug: str, source: str = "cache") -> dict:
     body = {
         "catalogId": delivery.catalog_id, "status": delivery.status, "progress": delivery.progress,
-        "size": delivery.size, "expiresAt": _iso(delivery.expires_at),
+        "size": delivery.size, "expiresAt": iso_utc(delivery.expires_at, timespec="microseconds"),
         "artifacts": [_artifact_body(delivery, a, project_slug=project_slug, source=source)
                       for a in delivery.artifacts.all()] if delivery.status == DeliveryStatus.DONE else [],
     }
     if delivery.status == DeliveryStatus.ERROR:
         body["error"] = {"errorCode": delivery.error_code or codes.UNKNOWN, "message": delivery.error_message}
     return body
-
-
-def _require_admin(request) -> None:
-    if not request.access.is_admin:
-        raise ApiError(http.HTTP_403_FORBIDDEN, ADMIN_ROLE_REQUIRED)
 
 
 def _reload(project, delivery: Delivery) -> Delivery:
@@ -249,18 +238,6 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
         return self._respond(request, artifactId, head=True)
 
 
-def _parse_when(text: str) -> datetime:
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is None:
-            raise ValueError(text)
-        moment = datetime.combine(day, time.min)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt_timezone.utc)
-    return moment
-
-
 class DeliveryCacheDeleteApi(ProjectAPIView):
     @extend_schema(parameters=[
         OpenApiParameter("catalogId", str, required=False, description="Free this delivery."),
@@ -271,7 +248,7 @@ class DeliveryCacheDeleteApi(ProjectAPIView):
         responses={200: DeliveryCacheDeleteOutputSerializer, 400: None, 403: None, 404: None})
     def delete(self, request):
         """ADMIN: evicts deliveries from the cache by id, by age, or by bytes to free."""
-        _require_admin(request)
+        require_admin(request)
         params = {k: request.query_params.get(k) for k in ("catalogId", "date", "size")}
         given = [k for k, v in params.items() if v]
         if len(given) != 1:
@@ -281,7 +258,7 @@ class DeliveryCacheDeleteApi(ProjectAPIView):
             if params["catalogId"]:
                 kwargs["catalog_id"] = params["catalogId"]
             elif params["date"]:
-                kwargs["before"] = _parse_when(params["date"])
+                kwargs["before"] = parse_when(params["date"])
             else:
                 kwargs["size"] = int(params["size"])
                 if kwargs["size"] <= 0 or kwargs["size"] > 2**62:
@@ -306,14 +283,14 @@ class DeliveryCacheConfigApi(ProjectAPIView):
     @extend_schema(responses={200: DeliveryCacheConfigOutputSerializer, 403: None})
     def get(self, request):
         """ADMIN: the project's delivery cache limit and use."""
-        _require_admin(request)
+        require_admin(request)
         return Response(_config_body(request.access.project))
 
     @extend_schema(request=DeliveryCacheConfigInputSerializer,
                    responses={200: DeliveryCacheConfigOutputSerializer, 400: None, 403: None, 409: None})
     def put(self, request):
         """ADMIN: sets the limit; a limit below the bytes held now is refused (409 DELIVERY.invalid)."""
-        _require_admin(request)
+        require_admin(request)
         serializer = DeliveryCacheConfigInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = request.access.project

@@ -14,9 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from rest_framework import status as http
-
-from portal.api.errors import ApiError
+from portal.errors import LimitExceeded, NotFound
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
@@ -137,7 +135,7 @@ def cache_evict(*, project: Project, catalog_id: str | None = None, before: date
     if catalog_id is not None:
         delivery = Delivery.objects.filter(project=project, catalog_id=catalog_id).first()
         if delivery is None:
-            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
+            raise NotFound(codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
         if _free(project, delivery):
             freed.append(delivery.catalog_id)
         return freed
@@ -183,10 +181,10 @@ def cache_config_update(*, project: Project, max_capacity_bytes: int) -> Project
     locked = Project.objects.select_for_update().get(pk=project.pk)
     used = selectors.cache_used_bytes(project=locked)
     if max_capacity_bytes < used:
-        raise ApiError(http.HTTP_409_CONFLICT, codes.INVALID,
-                       f"maxCapacityInGB {max_capacity_bytes / GIB:.3f} is below the {used / GIB:.3f} GB "
-                       "in use: delete deliveries first (DELETE /api/v1/delivery/cache/delete).",
-                       extra={"usedBytes": used})
+        raise LimitExceeded(codes.INVALID,
+                            f"maxCapacityInGB {max_capacity_bytes / GIB:.3f} is below the {used / GIB:.3f} GB "
+                            "in use: delete deliveries first (DELETE /api/v1/delivery/cache/delete).",
+                            usedBytes=used)
     locked.delivery_cache_capacity_bytes = max_capacity_bytes
     locked.save(update_fields=["delivery_cache_capacity_bytes"])
     project.delivery_cache_capacity_bytes = max_capacity_bytes

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from portal.api.errors import ApiError
+from portal.errors import DomainError
 from portal.pages.access import project_page
+from portal.pages.errors import error_page_for
 from portal.pages.paging import paged
 
 from . import services as order_services
@@ -102,10 +103,10 @@ def order_action(request, project, order_id: int, action: str):
     _, service, done = ACTIONS[action]
     try:
         result = service(project=project, order_id=order_id)
-    except ApiError as exc:
-        if exc.status_code in (403, 404):
+    except DomainError as exc:
+        if error_page_for(exc) is not None:
             raise
-        # The transitions table's refusal (401 in the API), or a label the restart cannot reuse.
+        # The transitions table's refusal, or a label the restart cannot reuse.
         messages.error(request, order_error_text(exc.code))
         return redirect(_order_url(project, order_id))
     messages.success(request, done)
@@ -123,7 +124,7 @@ def order_create(request, project):
     try:
         order = order_services.order_create(project=project, owner=request.user,
                                             label=request.POST.get("label") or None)
-    except ApiError as exc:
+    except DomainError as exc:
         messages.error(request, order_error_text(exc.code))
         return redirect(reverse("page-basket", kwargs={"slug": project.slug}))
     if order is None:

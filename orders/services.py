@@ -17,9 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
-from rest_framework import status as http
-
-from portal.api.errors import ApiError
+from portal.errors import Invalid
 from portal.catalog.models import Dataset, StorageTier
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
@@ -68,10 +66,10 @@ def _validated_label(*, project: Project, owner, label: str | None) -> str:
     if not label:
         return _generated_label(project=project, owner=owner)
     if len(label) > LABEL_MAX_LENGTH:
-        raise ApiError(http.HTTP_422_UNPROCESSABLE_ENTITY, codes.TOO_MANY_CHARACTERS_IN_LABEL)
+        raise Invalid(codes.TOO_MANY_CHARACTERS_IN_LABEL)
     # DELETED orders keep their label reserved (the row stays).
     if Order.objects.filter(project=project, owner=owner, label=label).exists():
-        raise ApiError(http.HTTP_422_UNPROCESSABLE_ENTITY, codes.LABEL_NOT_UNIQUE_FOR_OWNER)
+        raise Invalid(codes.LABEL_NOT_UNIQUE_FOR_OWNER)
     return label
 
 
@@ -87,7 +85,7 @@ def _order_insert(*, project: Project, owner, label: str | None, frontend_url: s
                 frontend_url=frontend_url or "", selection=selection, idempotency_key=idempotency_key or "",
             )
     except IntegrityError as exc:  # a concurrent request took the label
-        raise ApiError(http.HTTP_422_UNPROCESSABLE_ENTITY, codes.LABEL_NOT_UNIQUE_FOR_OWNER) from exc
+        raise Invalid(codes.LABEL_NOT_UNIQUE_FOR_OWNER) from exc
     _on_commit_task("order_build_task", project.pk, order.pk)
     return order
 

@@ -32,11 +32,10 @@ from django.conf import settings
 from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework import status as http
 
 from portal.files.metalink import MetalinkFile, metalink_chunks
 from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError
-from portal.api.errors import ApiError
+from portal.errors import Failed, Gone, NotFound, NotReady
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
 from portal.tenancy.models import Project
@@ -107,25 +106,25 @@ def order_is_expired(order: Order) -> bool:
 def order_check_files_servable(order: Order) -> None:
     """410 for an expired order, 404 for a deleted one (its files were freed)."""
     if order.status == OrderStatus.DELETED:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_FILE_NOT_FOUND, "This order was deleted.")
+        raise NotFound(codes.ORDER_FILE_NOT_FOUND, "This order was deleted.")
     if order_is_expired(order):
-        raise ApiError(http.HTTP_410_GONE, codes.ORDER_EXPIRED, "This order has expired.")
+        raise Gone(codes.ORDER_EXPIRED, "This order has expired.")
 
 
 def order_file_check_servable(order_file: OrderDataFile) -> FileSource:
     """202 while PENDING, 422 in error or unreadable, 410/404 for expired/deleted orders."""
     order_check_files_servable(order_file.order)
     if order_file.state == FileState.PENDING:
-        raise ApiError(http.HTTP_202_ACCEPTED, codes.FILE_NOT_AVAILABLE_YET, "The file is not available yet.")
+        raise NotReady(codes.FILE_NOT_AVAILABLE_YET, "The file is not available yet.")
     if order_file.state in (FileState.ERROR, FileState.PROCESSING_ERROR):
-        raise ApiError(http.HTTP_422_UNPROCESSABLE_ENTITY, codes.FILE_IN_ERROR,
-                       order_file.error_reason or "The file could not be staged.")
+        raise Failed(codes.FILE_IN_ERROR,
+                     order_file.error_reason or "The file could not be staged.")
     source = order_file_source(order_file)
     if not source.readable:
         order_services.order_files_mark_download_failed(
             project=order_file.order.project, order=order_file.order,
             file_ids_with_reasons={order_file.pk: source.problem})
-        raise ApiError(http.HTTP_422_UNPROCESSABLE_ENTITY, codes.FILE_UNREADABLE, source.problem)
+        raise Failed(codes.FILE_UNREADABLE, source.problem)
     return source
 
 

@@ -19,7 +19,7 @@ from portal.tenancy.scope import project_scope
 
 from . import codes, selectors, storage
 from .models import StorageTier
-from .query import QuerySyntaxError, query_api_error
+from .query import QuerySyntaxError, query_error_message
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -85,7 +85,8 @@ def _search_page(request, search, serializer_class) -> Response:
     try:
         queryset = search(project=request.access.project, q=request.query_params.get("q", ""))
     except QuerySyntaxError as exc:
-        raise query_api_error(exc, 400)
+        # The `{"messages": [...]}` body names the problem and its position.
+        raise ApiError(400, query_error_message(exc), extra={"position": exc.position})
     items, total = paginate_queryset(queryset, page)
     data = serializer_class(items, many=True, context={"request": request}).data
     return Response(page_envelope(data, total, page))
