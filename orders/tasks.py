@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
-from . import services
+from . import build, mails, staging, sweeps
 
 _TASK = dict(acks_late=True, reject_on_worker_lost=True)
 # Work that touches the database is retried with backoff on transient database errors
@@ -27,7 +27,7 @@ def order_build_task(project_id: int, order_id: int) -> None:
     project = _project(project_id)
     if project is not None:
         with project_scope(project):
-            services.order_build(project=project, order_id=order_id)
+            build.order_build(project=project, order_id=order_id)
 
 
 @shared_task(name="orders.stage_suborder", **_DB_TASK)
@@ -36,7 +36,7 @@ def suborder_stage_task(project_id: int, sub_order_id: int) -> str | None:
     if project is None:
         return None
     with project_scope(project):
-        return services.suborder_stage(project=project, sub_order_id=sub_order_id)
+        return staging.suborder_stage(project=project, sub_order_id=sub_order_id)
 
 
 @shared_task(name="orders.mail", **_DB_TASK)
@@ -44,19 +44,19 @@ def order_mail_task(project_id: int, order_id: int, kind: str) -> None:
     project = _project(project_id)
     if project is not None:
         with project_scope(project):
-            services.order_notify(project=project, order_id=order_id, kind=kind)
+            mails.order_notify(project=project, order_id=order_id, kind=kind)
 
 
 @shared_task(name="orders.expire_sweep", **_TASK)
 def orders_expire_sweep_task() -> int:
-    return services.orders_expire_sweep()
+    return sweeps.orders_expire_sweep()
 
 
 @shared_task(name="orders.stuck_sweep", **_TASK)
 def orders_stuck_sweep_task() -> int:
-    return services.orders_stuck_sweep()
+    return sweeps.orders_stuck_sweep()
 
 
 @shared_task(name="orders.remind_sweep", **_TASK)
 def orders_remind_sweep_task() -> int:
-    return services.orders_remind_sweep()
+    return mails.orders_remind_sweep()

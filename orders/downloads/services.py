@@ -42,7 +42,7 @@ from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
 from .. import cache as order_cache
-from .. import services as order_services
+from .. import progress as order_progress
 from ..models import FileState, Order, OrderDataFile, OrderStatus
 from . import codes, selectors
 from portal.files.ranges import ByteRange, ShortRead, read_range
@@ -121,7 +121,7 @@ def order_file_check_servable(order_file: OrderDataFile) -> FileSource:
                      order_file.error_reason or "The file could not be staged.")
     source = order_file_source(order_file)
     if not source.readable:
-        order_services.order_files_mark_download_failed(
+        order_progress.order_files_mark_download_failed(
             project=order_file.order.project, order=order_file.order,
             file_ids_with_reasons={order_file.pk: source.problem})
         raise Failed(codes.FILE_UNREADABLE, source.problem)
@@ -154,13 +154,13 @@ def order_file_stream(*, project: Project, order_file: OrderDataFile, source: Fi
         raise  # the length is committed: abort, the client sees a short body
     if reaches_end:
         with project_scope(project):
-            order_services.order_files_mark_downloaded(project=project, order=order_file.order,
+            order_progress.order_files_mark_downloaded(project=project, order=order_file.order,
                                                        file_ids=[order_file.pk])
 
 
 def _mark_failed(project: Project, order: Order, reasons: dict[int, str]) -> None:
     with project_scope(project):
-        order_services.order_files_mark_download_failed(project=project, order=order,
+        order_progress.order_files_mark_download_failed(project=project, order=order,
                                                         file_ids_with_reasons=reasons)
 
 
@@ -533,9 +533,9 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
     def mark(file_ids: list[int], notice: bool) -> None:
         with project_scope(project):
             if file_ids:
-                order_services.order_files_mark_downloaded(project=project, order=order, file_ids=file_ids)
+                order_progress.order_files_mark_downloaded(project=project, order=order, file_ids=file_ids)
             if notice and plan.failed:
-                order_services.order_files_mark_download_failed(
+                order_progress.order_files_mark_download_failed(
                     project=project, order=order,
                     file_ids_with_reasons={fid: reason for fid, (_, reason) in plan.failed.items()})
 
