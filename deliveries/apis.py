@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -18,10 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders.downloads.apis import DOWNLOAD_RENDERERS
-from portal.files.ranges import RangeNotSatisfiable, read_range, requested_range
 from portal.api.errors import ApiError, require_admin
 from portal.api.views import ProjectAPIView
+from portal.catalog import storage
 from portal.dates import iso_utc, parse_when
+from portal.files.responses import ranged_file_response
 
 from . import codes, selectors, services, signing
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
@@ -189,53 +189,37 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
 
     renderer_classes = DOWNLOAD_RENDERERS
 
-    def _respond(self, request, artifactId: int, head: bool):
+    def _respond(self, request, artifactId: int):
         project = request.access.project
         artifact = selectors.artifact_for_caller(project=project, user=request.user, artifact_id=artifactId,
                                                  is_admin=request.access.is_admin)
-        path = services.delivery_dir(project_slug=project.slug, delivery_id=artifact.delivery_id) / artifact.path
+        locator, key = storage.Locator(), services.artifact_key(project_slug=project.slug, artifact=artifact)
+        gone = ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_EXIST, "The artifact is no longer in the cache.")
+        if not locator.exists(storage.DELIVERY_CACHE, key):
+            raise gone
+        headers = {
+            "X-Checksum-SHA256": artifact.sha256,
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
+            "X-Signature-Ed25519": artifact.signature,
+        }
         try:
-            handle = open(path, "rb")
-        except OSError:
-            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_EXIST, "The artifact is no longer in the cache.")
-        etag = f'"{artifact.sha256}"'
-        try:
-            byte_range = requested_range(range_header=request.headers.get("Range"),
-                                         if_range=request.headers.get("If-Range"), etag=etag, size=artifact.size)
-        except RangeNotSatisfiable:
-            handle.close()
-            response = HttpResponse(json.dumps({"code": "RANGE_NOT_SATISFIABLE"}), status=416,
-                                    content_type="application/problem+json")
-            response["Content-Range"] = f"bytes */{artifact.size}"
-            return response
-        if head:
-            handle.close()
-            response = HttpResponse(status=206 if byte_range else 200, content_type=artifact.mime_type)
-        elif byte_range is None:
-            response = FileResponse(handle, content_type=artifact.mime_type)
-        else:
-            response = StreamingHttpResponse(read_range(handle, byte_range.start, byte_range.length), status=206,
-                                             content_type=artifact.mime_type)
-        response["Content-Length"] = str(byte_range.length if byte_range else artifact.size)
-        if byte_range:
-            response["Content-Range"] = byte_range.content_range(artifact.size)
-        filename = artifact.meta_data.get("filename") or Path(artifact.path).name
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        response["ETag"] = etag
-        response["Accept-Ranges"] = "bytes"
-        response["X-Checksum-SHA256"] = artifact.sha256
-        response["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:"
-        response["X-Signature-Ed25519"] = artifact.signature
-        return response
+            return ranged_file_response(
+                request, size=artifact.size, etag=f'"{artifact.sha256}"', content_type=artifact.mime_type,
+                stream=lambda byte_range: locator.read_range(storage.DELIVERY_CACHE, key, byte_range.start,
+                                                             byte_range.length),
+                open_whole=lambda: locator.open(storage.DELIVERY_CACHE, key),
+                filename=artifact.meta_data.get("filename") or Path(artifact.path).name, headers=headers)
+        except OSError:  # freed meanwhile
+            raise gone from None
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY), 206: OpenApiResponse(OpenApiTypes.BINARY),
                               404: None, 416: None})
     def get(self, request, artifactId: int):
-        return self._respond(request, artifactId, head=False)
+        return self._respond(request, artifactId)
 
     @extend_schema(exclude=True)
     def head(self, request, artifactId: int):
-        return self._respond(request, artifactId, head=True)
+        return self._respond(request, artifactId)
 
 
 class DeliveryCacheDeleteApi(ProjectAPIView):

@@ -32,6 +32,11 @@ def delivery_dir(*, project_slug: str, delivery_id: int) -> Path:
     return Path(settings.DELIVERY_CACHE_DIR) / project_slug / str(delivery_id)
 
 
+def artifact_key(*, project_slug: str, artifact: DeliveryArtifact) -> str:
+    """Where an artifact's bytes are in the DELIVERY_CACHE area of `storage.Locator`."""
+    return f"{project_slug}/{artifact.delivery_id}/{artifact.path}"
+
+
 def generation_dir(*, project_slug: str, delivery_id: int, generation: int) -> Path:
     """Each preparation writes into its own folder, so freeing an old one never touches a new one."""
     return delivery_dir(project_slug=project_slug, delivery_id=delivery_id) / f"g{generation}"

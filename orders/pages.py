@@ -15,9 +15,8 @@ from portal.pages.errors import error_page_for
 from portal.pages.paging import paged
 
 from . import services as order_services
-from .downloads.apis import METALINK_FORBIDDEN_STATUSES
 from .downloads.selectors import DOWNLOADABLE_STATES
-from .downloads.services import order_is_expired
+from .downloads.services import METALINK_FORBIDDEN_STATUSES, order_is_expired
 from .live.stream import FINAL_STATUSES
 from .models import OrderStatus
 from .selectors import (OrderFilters, order_check_caller, order_files_for_page, order_for_caller,
