@@ -17,13 +17,6 @@ from .scheduling import suborders_schedule
 from .transitions import Action, order_lock, order_transition
 
 
-def _entry_value(entry: dict, *names, default=None):
-    for name in names:
-        if entry.get(name) not in (None, ""):
-            return entry[name]
-    return default
-
-
 class BuildRaced(RuntimeError):
     """The catalog changed while an order was being built (the build is rolled back)."""
 
@@ -70,21 +63,18 @@ def dataset_task_build(*, project: Project, order: Order, dataset: Dataset | Non
 
 def _build_from_selection(*, project: Project, order: Order) -> None:
     from basket.selectors import snapshot_dataset_files, snapshot_dataset_objects_count
+    from basket.snapshot import snapshot_from_json
 
-    for entry in order.selection or []:
-        dataset_id = _entry_value(entry, "datasetId", "dataset_id", "dataset")
-        dataset = Dataset.objects.filter(project=project, pk=dataset_id).first() if isinstance(dataset_id, int) \
-            else None
-        ip_id = _entry_value(entry, "datasetIpid", "datasetIpId", "dataset_ip_id", "ipId",
-                             default=dataset.ip_id if dataset else "")
-        label = _entry_value(entry, "datasetLabel", "dataset_label", "label",
-                             default=dataset.label if dataset else ip_id)
-        if dataset is None and ip_id:
-            dataset = Dataset.objects.filter(project=project, ip_id=ip_id).first()
+    for entry in snapshot_from_json(order.selection):
+        dataset = Dataset.objects.filter(project=project, pk=entry.dataset_id).first()
+        if dataset is None and entry.dataset_ip_id:
+            dataset = Dataset.objects.filter(project=project, ip_id=entry.dataset_ip_id).first()
         files = snapshot_dataset_files(project=project, dataset_entry=entry)
         objects_count = snapshot_dataset_objects_count(project=project, dataset_entry=entry)
-        dataset_task_build(project=project, order=order, dataset=dataset, dataset_ip_id=ip_id or str(dataset_id),
-                           dataset_label=label or "", files=files, objects_count=objects_count, selection=entry)
+        dataset_task_build(project=project, order=order, dataset=dataset,
+                           dataset_ip_id=entry.dataset_ip_id or str(entry.dataset_id),
+                           dataset_label=entry.dataset_label or entry.dataset_ip_id, files=files,
+                           objects_count=objects_count, selection=entry.to_json())
 
 
 def order_build(*, project: Project, order_id: int, resolver=None) -> bool:

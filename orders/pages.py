@@ -17,8 +17,7 @@ from portal.pages.paging import paged
 from . import services as order_services
 from .downloads.selectors import DOWNLOADABLE_STATES
 from .downloads.services import METALINK_FORBIDDEN_STATUSES, order_is_expired
-from .live.stream import FINAL_STATUSES
-from .models import OrderStatus
+from .models import FINAL_STATUSES, OrderStatus
 from .selectors import (OrderFilters, order_check_caller, order_files_for_page, order_for_caller,
                         order_list_for_admin, order_list_for_owner)
 from .texts import order_error_text

@@ -12,10 +12,10 @@ from django.utils import timezone
 from portal.tenancy.models import Project
 
 from . import dispatch
-from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, FileState, Order, OrderDataFile, OrderStatus, SubOrder,
+from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, FINISHED_STATUSES, FileState, Order, OrderDataFile, OrderStatus, SubOrder,
                      SubOrderState)
 from .scheduling import suborders_schedule
-from .transitions import Action, FINISHED_STATUSES, finished_status, order_lock, order_transition
+from .transitions import Action, finished_status, order_lock, order_transition
 
 
 def _suborders_recount(*, project: Project, order_id: int, sub_order_ids=None) -> None:

@@ -75,7 +75,6 @@ TARGET: dict[Action, str | None] = {
     Action.EXPIRE: S.EXPIRED,
 }
 
-FINISHED_STATUSES = frozenset({S.DONE, S.DONE_WITH_WARNING, S.FAILED})
 
 
 class OrderActionRefused(Refused):

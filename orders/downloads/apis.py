@@ -25,6 +25,7 @@ from portal.tenancy.models import Project
 
 from portal.files.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
 
+from ..models import FINISHED_STATUSES
 from ..selectors import order_for_caller
 from ..tokens import OrderTokenExpired, OrderTokenInvalid, order_from_token, order_token_for
 from . import archive, codes, selectors, services
@@ -92,7 +93,7 @@ class OrderFilesAvailableApi(ProjectAPIView):
                                  is_admin=request.access.is_admin)
         body = _file_page(request, selectors.files_available(project=project, order=order),
                           OrderFileItemOutputSerializer)
-        if order.status in selectors.FINISHED_ORDER_STATUSES:
+        if order.status in FINISHED_STATUSES:
             return Response(body, status=http.HTTP_200_OK)
         if body["metadata"]["totalElements"] == 0:
             return Response(status=http.HTTP_204_NO_CONTENT)

@@ -7,13 +7,12 @@ from portal.tenancy.models import Project
 
 from portal.files.zip_layout import unique_names
 
-from ..models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus
+from ..models import DatasetTask, FileState, Order, OrderDataFile
 from . import codes
 
 # Files a user can fetch now (DOWNLOADED ones stay listed and downloadable until expiry, so
 # paging by id stays stable while the user downloads page after page).
 DOWNLOADABLE_STATES = (FileState.AVAILABLE, FileState.DOWNLOADED)
-FINISHED_ORDER_STATUSES = (OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, OrderStatus.FAILED)
 # Zip/metalink names reserve these for the archive's own entries.
 RESERVED_ZIP_NAMES = ("SHA256SUMS", "NOTICE.txt")
 

@@ -26,13 +26,11 @@ from django.utils import timezone
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
-from ..models import Order, OrderStatus
+from ..models import FINAL_STATUSES, Order
 from ..serializers import iso_utc
 from ..transitions import order_links
 from .selectors import order_files_available_since, order_progress_row
 
-FINAL_STATUSES = frozenset({OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, OrderStatus.FAILED,
-                            OrderStatus.EXPIRED, OrderStatus.DELETED})
 # A file's state_date is stamped before its transaction commits: look back this far (and
 # skip the files already sent) so a slow commit is not missed.
 FILES_LOOKBACK = timedelta(seconds=60)
