@@ -93,3 +93,23 @@ def test_the_checks_see_what_they_guard():
     assert (ROOT / "orders/apis.py").exists()
     assert any(name.startswith("rest_framework") for _, name in _imported(ROOT / "orders/apis.py"))
     assert any(name.startswith("portal.errors") for _, name in _imported(ROOT / "orders/transitions.py"))
+
+
+@pytest.mark.parametrize(("app", "mutator"), [("orders", "orders/transitions.py"),
+                                              ("deliveries", "deliveries/transitions.py")])
+def test_only_the_state_machine_writes_a_status(app, mutator):
+    """One table, one mutator: no `.update(status=...)`, `.status = ...` or `status=` at creation
+    outside the app's transitions module."""
+    offences = []
+    for rel, path in _sources(app):
+        if str(rel) == mutator:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("update", "create", "bulk_update") \
+                    and any(k.arg == "status" for k in node.keywords):
+                offences.append(f"{rel}:{node.lineno} {node.func.attr}(status=...)")
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == "status"
+                                                    for t in node.targets):
+                offences.append(f"{rel}:{node.lineno} .status = ...")
+    assert not offences, f"only {mutator} changes a status:\n" + "\n".join(offences)
