@@ -98,6 +98,12 @@ class DeliveryCacheDeleteOutputSerializer(serializers.Serializer):
 
 # --- bodies ----------------------------------------------------------------------------------
 
+def error_object(code: str, message: str) -> dict:
+    """The delivery protocol's `error` object (a failed preparation keeps its domain error's
+    code and message on the row; an artifact with no URL says why)."""
+    return {"errorCode": code, "message": message}
+
+
 def _cache_url(project_slug: str, artifact: DeliveryArtifact) -> str:
     path = reverse("delivery-artifact-download", kwargs={"artifactId": artifact.pk})
     return f"{settings.PORTAL_BASE_URL}{path}?scope={project_slug}"
@@ -115,8 +121,8 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
     if source == "remote" and artifact.item_key != codes.ARCHIVE_ITEM_KEY:
         if artifact.tier == "NEARLINE":
             body["url"] = ""
-            body["error"] = {"errorCode": codes.DOWNLOAD_NOT_AVAILABLE,
-                             "message": "NEARLINE files have no direct storage URL: use source=cache."}
+            body["error"] = error_object(codes.DOWNLOAD_NOT_AVAILABLE,
+                                        "NEARLINE files have no direct storage URL: use source=cache.")
         else:
             path = reverse("catalog-file-download", kwargs={"productURN": artifact.product_id,
                                                             "checksum": artifact.md5})
@@ -132,7 +138,7 @@ def delivery_body(delivery: Delivery, *, project_slug: str, source: str = "cache
                       for a in delivery.artifacts.all()] if delivery.status == DeliveryStatus.DONE else [],
     }
     if delivery.status == DeliveryStatus.ERROR:
-        body["error"] = {"errorCode": delivery.error_code or codes.UNKNOWN, "message": delivery.error_message}
+        body["error"] = error_object(delivery.error_code or codes.UNKNOWN, delivery.error_message)
     return body
 
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content, unique_names
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
+from portal.errors import Failed
 from portal.tenancy.models import Project
 
 from . import codes, selectors, services, signing
@@ -46,10 +47,8 @@ FILES_DIR = "files"
 ARCHIVE_NAME = "package.zip"
 
 
-class PrepareFailed(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+class PrepareFailed(Failed):
+    """The package cannot be prepared; `code` and `message` go into the delivery's `error`."""
 
 
 class LostClaim(Exception):
