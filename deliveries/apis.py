@@ -16,8 +16,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders.downloads.apis import DOWNLOAD_RENDERERS
 from portal.api.errors import ApiError, require_admin
+from portal.api.renderers import DOWNLOAD_RENDERERS
 from portal.api.views import ProjectAPIView
 from portal.catalog import storage
 from portal.dates import iso_utc, parse_when

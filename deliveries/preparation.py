@@ -25,7 +25,8 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content, unique_names
+from portal.files.names import unique_names
+from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
 from portal.errors import Failed

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
@@ -13,11 +12,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from portal.api.errors import ApiError
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
+from portal.api.renderers import DOWNLOAD_RENDERERS
 from portal.files.responses import ranged_file_response
 from portal.api.views import ProjectAPIView, ScopedAPIView
 from portal.tenancy.access import requested_project
@@ -36,19 +35,6 @@ TOKEN_PARAMS = [OpenApiParameter("orderToken", str, required=True),
 BINARY = OpenApiResponse(OpenApiTypes.BINARY, description="The bytes (206 for a Range).")
 
 
-class AnyMediaRenderer(BaseRenderer):
-    """Lets any `Accept` (application/zip, metalink, octet-stream...) through negotiation; the
-    views stream their bodies themselves, so this only ever renders error bodies (as JSON)."""
-
-    media_type = "*/*"
-    format = "any"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return b"" if data is None else json.dumps(data).encode("utf-8")
-
-
-DOWNLOAD_RENDERERS = [JSONRenderer, AnyMediaRenderer]
 
 
 class OrderFileItemOutputSerializer(serializers.Serializer):

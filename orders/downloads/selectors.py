@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from portal.errors import NotFound
 from portal.tenancy.models import Project
 
-from portal.files.zip_layout import unique_names
+from portal.files.names import unique_names
 
 from ..models import DatasetTask, FileState, Order, OrderDataFile
 from . import codes

@@ -25,7 +25,7 @@ GENERATOR = "Orderly"
 
 @dataclass(frozen=True)
 class MetalinkFile:
-    name: str                 # unique within the document (see zip_layout.unique_names)
+    name: str                 # unique within the document (see names.unique_names)
     size: int
     md5: str
     sha256: str
