@@ -12,6 +12,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from portal.catalog.models import DEFAULT_ORDER_TYPES, ORDERABLE_TYPES, DataObject, Dataset
+from portal.errors import Invalid, NotFound, Refused
 from portal.tenancy.models import Project
 
 from . import codes
@@ -34,20 +35,28 @@ MAX_IP_IDS = 10_000
 MAX_PATTERN_LENGTH = 500
 
 
-class NothingToOrder(Exception):
+class NothingToOrder(Refused):
     """The selection adds no orderable file: nothing was stored."""
 
-
-class SelectionInvalid(Exception):
-    """A selection request that names something that does not exist (message for the client)."""
+    default_code = codes.NO_ORDERABLE_FILE
 
 
-class FileFilterInvalid(Exception):
+class SelectionInvalid(Invalid):
+    """A selection request that names something that does not exist (code: the client's message)."""
+
+
+class FileFilterInvalid(Invalid):
     """Unknown file type or a pattern that is not a regular expression (message for the client)."""
 
+    def __init__(self, message: str):
+        super().__init__(codes.INVALID_FILE_FILTER, message)
 
-class ItemsSelectionNotFound(Exception):
-    pass
+
+class ItemsSelectionNotFound(NotFound):
+    """No item selection of the dataset selection at that date (the date is the message)."""
+
+    def __init__(self, date: str):
+        super().__init__(codes.ITEMS_SELECTION_NOT_FOUND, date)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def _suborder_finish(*, project: Project, sub_order: SubOrder) -> bool:
 
 def _restore_one(*, project: Project, order_file: OrderDataFile) -> None:
     """Restores one NEARLINE file into the order cache; the file ends AVAILABLE or ERROR."""
-    from portal.catalog.storage import RestoreFailed, restore_nearline
+    from portal.catalog.storage import ORDER_CACHE, Locator, RestoreFailed, restore_nearline
 
     files = OrderDataFile.objects.filter(project=project, id=order_file.pk, state=FileState.PENDING)
     if order_file.data_file is None:
@@ -101,7 +101,7 @@ def _restore_one(*, project: Project, order_file: OrderDataFile) -> None:
         return
     relpath = cache.order_file_cache_relpath(project_slug=project.slug, order_id=order_file.order_id,
                                              order_file_id=order_file.pk, filename=order_file.filename)
-    target = Path(settings.ORDER_CACHE_DIR) / relpath
+    target = Path(Locator().path(ORDER_CACHE, relpath))
     try:
         # Writes to a temporary name and renames: the cache only holds whole, verified files.
         restore_nearline(order_file.data_file, target)
