@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.catalog.previews import previews_by_ip_id
 from portal.catalog.query import QuerySyntaxError, query_error_message
 from portal.pages.access import project_page
 
@@ -16,19 +17,26 @@ from . import codes as basket_codes
 from . import services as basket_services
 from .dates import format_date, parse_selection_date
 from .opensearch import item_request
-from .selectors import basket_for_owner, dataset_selection_for_owner, item_criteria_of
+from .selectors import basket_for_owner, dataset_selection_for_owner, item_criteria_of, selection_sample_ip_ids
+
+# Previews shown per dataset selection (its first objects by date).
+PREVIEWS_PER_SELECTION = 8
 
 
 def _basket_url(project) -> str:
     return reverse("page-basket", kwargs={"slug": project.slug})
 
 
-def _selection_rows(basket) -> list[dict]:
+def _selection_rows(project, basket) -> list[dict]:
     rows = []
     for selection in basket.dataset_selections.all():  # prefetched by basket_for_owner
         items = [{"date": format_date(item.date), "request": item_request(item_criteria_of(item)), "item": item}
                  for item in selection.item_selections.all()]
-        rows.append({"selection": selection, "items": items})
+        sample = selection_sample_ip_ids(project=project, selection=selection, limit=PREVIEWS_PER_SELECTION)
+        rows.append({"selection": selection, "items": items, "sample": sample})
+    previews = previews_by_ip_id(project=project, ip_ids=[ip_id for row in rows for ip_id in row["sample"]])
+    for row in rows:
+        row["previews"] = [previews[ip_id] for ip_id in row.pop("sample") if ip_id in previews]
     return rows
 
 
@@ -36,7 +44,7 @@ def _selection_rows(basket) -> list[dict]:
 @project_page
 def basket_page(request, project):
     basket = basket_for_owner(project=project, owner=request.user)
-    rows = _selection_rows(basket) if basket is not None else []
+    rows = _selection_rows(project, basket) if basket is not None else []
     totals = {key: sum(getattr(row["selection"], key) for row in rows)
               for key in ("objects_count", "files_count", "files_size")}
     return render(request, "basket/basket.html", {"project": project, "rows": rows, "totals": totals})
@@ -86,7 +94,7 @@ def basket_clear(request, project):
 
 
 def _back_to_search(request, project):
-    params = {k: request.POST[k] for k in ("q", "page") if request.POST.get(k)}
+    params = {k: request.POST[k] for k in ("q", "page", "sort") if request.POST.get(k)}
     url = reverse("page-search", kwargs={"slug": project.slug})
     return redirect(f"{url}?{urlencode(params)}" if params else url)
 

@@ -90,6 +90,13 @@ def selection_objects(*, project: Project, dataset_id: int | None, criteria: Ite
     return objects.filter(union)
 
 
+def selection_sample_ip_ids(*, project: Project, selection: BasketDatasetSelection, limit: int) -> list[str]:
+    """The first objects (by date) of a dataset selection, for its previews."""
+    criteria = [item_criteria_of(item) for item in selection.item_selections.all()]
+    objects = selection_objects(project=project, dataset_id=selection.dataset_id, criteria=criteria)
+    return list(objects.order_by("creation_date", "id").values_list("ip_id", flat=True)[:limit])
+
+
 def file_filter_q(file_filter: FileFilter, prefix: str = "") -> Q:
     """The ordered files: on DataFile (prefix "") or from DataObject (prefix "files__")."""
     condition = Q(**{f"{prefix}data_type__in": list(file_filter.file_types or DEFAULT_ORDER_TYPES)})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, pages
 
 P = "api/v1/delivery"
 
@@ -13,4 +13,11 @@ urlpatterns = [
     path(f"{P}/cache/delete", apis.DeliveryCacheDeleteApi.as_view(), name="delivery-cache-delete"),
     path(f"{P}/cache/config", apis.DeliveryCacheConfigApi.as_view(), name="delivery-cache-config"),
     path(f"{P}/signing-key", apis.DeliverySigningKeyApi.as_view(), name="delivery-signing-key"),
+]
+
+# Pages (people-facing, session login). Not under orders/<id>/: that is the order actions' space.
+urlpatterns += [
+    path("projects/<slug:slug>/archives/<int:order_id>/", pages.order_archive, name="page-order-archive"),
+    path("projects/<slug:slug>/archives/<int:order_id>/prepare", pages.order_archive_prepare,
+         name="page-order-archive-prepare"),
 ]

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.catalog.previews import previews_by_ip_id
 from portal.errors import DomainError
 from portal.pages.access import project_page
 from portal.pages.errors import error_page_for
@@ -58,11 +59,37 @@ def order_list(request, project):
     return render(request, "orders/order_list.html", {
         "project": project, "orders": orders, "paging": paging, "is_admin": is_admin,
         "csv_url": _api_url("orders-csv", project) if is_admin else None,
+        "now": timezone.now(),
     })
 
 
 def _offered_rels(order, *, is_admin: bool) -> set[str]:
     return {link["rel"] for link in order_links(order, is_admin=is_admin)}
+
+
+def _servable(order) -> bool:
+    return order.status not in (OrderStatus.DELETED, OrderStatus.EXPIRED) and not order_is_expired(order)
+
+
+def _files_context(request, project, order) -> dict:
+    """The file list of the order page (also served alone, when the build finishes live)."""
+    files, files_paging = paged(order_files_for_page(project=project, order=order), request.GET,
+                                size=FILES_PAGE_SIZE, name="files_page")
+    servable = _servable(order)
+    previews = previews_by_ip_id(project=project, ip_ids={f.product_id for f in files})
+    rows = [{"file": f, "preview": previews.get(f.product_id),
+             "url": _api_url("orders-file", project, dataFileId=f.pk)
+             if servable and f.state in DOWNLOADABLE_STATES else None} for f in files]
+    return {"project": project, "order": order, "rows": rows, "files_paging": files_paging}
+
+
+@require_GET
+@project_page
+def order_files(request, project, order_id: int):
+    """The order page's file list alone (HTML fragment), fetched by the page when the build ends."""
+    order = order_for_caller(project=project, user=request.user, order_id=order_id,
+                             is_admin=request.access.is_admin)
+    return render(request, "orders/_files.html", _files_context(request, project, order))
 
 
 @require_GET
@@ -71,18 +98,17 @@ def order_detail(request, project, order_id: int):
     is_admin = request.access.is_admin
     order = order_for_caller(project=project, user=request.user, order_id=order_id, is_admin=is_admin)
     offered = _offered_rels(order, is_admin=is_admin)
-    files, files_paging = paged(order_files_for_page(project=project, order=order), request.GET,
-                                size=FILES_PAGE_SIZE, name="files_page")
-    servable = order.status not in (OrderStatus.DELETED, OrderStatus.EXPIRED) and not order_is_expired(order)
-    rows = [{"file": f, "url": _api_url("orders-file", project, dataFileId=f.pk)
-             if servable and f.state in DOWNLOADABLE_STATES else None} for f in files]
+    servable = _servable(order)
     live = order.status not in FINAL_STATUSES
     return render(request, "orders/order_detail.html", {
-        "project": project, "order": order, "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
+        **_files_context(request, project, order),
+        "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
         "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, *_) in ACTIONS.items()],
-        "rows": rows, "files_paging": files_paging,
         "zip_url": _api_url("user-order-zip", project, orderId=order.pk),
         "zip_offered": "download" in offered and servable,
+        # A prepared archive (deliveries) of what is available; the page follows the same links.
+        "archive_offered": "download" in offered and servable and order.built_at is not None,
+        "now": timezone.now(),
         "metalink_url": _api_url("user-order-metalink", project, orderId=order.pk),
         "metalink_offered": order.status not in METALINK_FORBIDDEN_STATUSES and servable,
         "metalink_hidden": sorted(METALINK_FORBIDDEN_STATUSES),

@@ -30,5 +30,6 @@ urlpatterns += [
     path(f"{PAGES}/basket/order", pages.order_create, name="page-order-create"),
     path(f"{PAGES}/orders/", pages.order_list, name="page-orders"),
     path(f"{PAGES}/orders/<int:order_id>/", pages.order_detail, name="page-order"),
+    path(f"{PAGES}/orders/<int:order_id>/files", pages.order_files, name="page-order-files"),
     path(f"{PAGES}/orders/<int:order_id>/<slug:action>", pages.order_action, name="page-order-action"),
 ]

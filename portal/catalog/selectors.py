@@ -9,16 +9,23 @@ from .models import DataFile, DataObject, Dataset
 from .query import parse_dataset_query, parse_query
 
 
-def data_objects_search(*, project: Project, q: str | None) -> QuerySet[DataObject]:
-    """Objects matching `q` (raises QuerySyntaxError), with dataset and files loaded in 2 queries."""
+def data_objects_search(*, project: Project, q: str | None, newest_first: bool = False) -> QuerySet[DataObject]:
+    """Objects matching `q` (raises QuerySyntaxError), with dataset and files loaded in 2 queries,
+    by creation date (oldest first unless `newest_first`)."""
+    ordering = ("-creation_date", "-id") if newest_first else ("creation_date", "id")
     files = DataFile.objects.filter(project=project).order_by("data_type", "filename", "id")
     return (
         DataObject.objects.filter(project=project)
         .filter(parse_query(q, project=project))
         .select_related("dataset")
         .prefetch_related(Prefetch("files", queryset=files))
-        .order_by("creation_date", "id")
+        .order_by(*ordering)
     )
+
+
+def datasets_for_choice(*, project: Project) -> QuerySet[Dataset]:
+    """The project's datasets for a search form's dataset choice, by label."""
+    return Dataset.objects.filter(project=project).only("id", "ip_id", "label").order_by("label", "id")
 
 
 def datasets_search(*, project: Project, q: str | None) -> QuerySet[Dataset]:
