@@ -29,12 +29,14 @@ def _messages(response) -> list[str]:
 # --- access ------------------------------------------------------------------------------
 
 def _page_urls(order_id: int) -> list[str]:
-    return [f"{A}/", f"{A}/search/?q=", f"{A}/basket/", f"{A}/orders/", f"{A}/orders/{order_id}/"]
+    return [f"{A}/", f"{A}/search/?q=", f"{A}/basket/", f"{A}/orders/", f"{A}/orders/{order_id}/",
+            f"{A}/orders/{order_id}/files", f"{A}/archives/{order_id}/"]
 
 
 def _post_urls(order_id: int) -> list[str]:
     return [f"{A}/basket/add", f"{A}/basket/remove-items", f"{A}/basket/remove-dataset", f"{A}/basket/empty",
-            f"{A}/basket/order", *(f"{A}/orders/{order_id}/{a}" for a in ("pause", "resume", "delete", "remove"))]
+            f"{A}/basket/order", *(f"{A}/orders/{order_id}/{a}" for a in ("pause", "resume", "delete", "remove")),
+            f"{A}/archives/{order_id}/prepare"]
 
 
 def test_anonymous_visitors_are_sent_to_login(project, member, scenes):
