@@ -24,6 +24,10 @@ class Preview:
     quicklook_url: str
     alt: str
 
+    @property
+    def quicklook_alt(self) -> str:
+        return self.alt.replace("Preview of", "Quicklook of", 1)
+
 
 def catalog_file_url(*, project: Project, ip_id: str, checksum: str) -> str:
     path = reverse("catalog-file-download", kwargs={"productURN": ip_id, "checksum": checksum})

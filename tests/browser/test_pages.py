@@ -73,7 +73,10 @@ def test_order_page_follows_progress_live(transactional_db, page, live_server, l
     with project_scope(project):
         build.order_build(project=project, order_id=order.pk)
     page.wait_for_function("document.getElementById('order-status').textContent === 'RUNNING'")
-    assert page.locator("#no-files a").inner_text() == "The files are listed: show them"
+    # The file list appears by itself once the build listed the files.
+    page.wait_for_selector("#files tr[data-file-id]")
+    assert page.locator("#files tr[data-file-id]").count() == 3
+    assert page.locator("#files-fact").inner_text().startswith("3 (")
     staging = list(SubOrder.unscoped_objects.filter(order_id=order.pk, state=SubOrderState.STAGING)
                    .order_by("id").values_list("id", flat=True))
     assert len(staging) == 2  # the third waits for the user
@@ -83,7 +86,9 @@ def test_order_page_follows_progress_live(transactional_db, page, live_server, l
     page.wait_for_function("document.getElementById('order-progress').value === 33")
     assert page.locator("#order-percent").inner_text() == "33%"
     assert page.locator("#zip-link").is_visible()  # files are available: the download link appears
-    assert page.locator("#new-files li").count() == 1  # the newly available file, with its link
+    # The newly available file's row gets its download link.
+    page.wait_for_selector("#files tr[data-file-id] .link a")
+    assert page.locator("#files tr[data-file-id] .link a").count() == 1
 
     with project_scope(project):
         suborder_stage(project=project, sub_order_id=staging[1])
