@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test migrate demo browser bench clean
+.PHONY: install run test migrate demo browser bench screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: install
 # Debian's Chromium for the browser tests (root; CI calls this through .ci/run).
 browser:
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# The key pages of the demo, rendered by Debian's Chromium into docs/screenshots/ (README shows them).
+screenshots: install
+	ORDERLY_SCREENSHOT_DIR=docs/screenshots ORDERLY_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/browser/screenshots.py
 
 bench: install
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
