@@ -256,3 +256,8 @@ ORDER_EVENTS_MAX_STREAMS = env.int("ORDER_EVENTS_MAX_STREAMS", default=8)
 # header is accepted and ignored; set both to check it (a wrong or missing client is 401).
 OAUTH_CLIENT_ID = env.str("OAUTH_CLIENT_ID", default="")
 OAUTH_CLIENT_SECRET = env.str("OAUTH_CLIENT_SECRET", default="")
+
+# --- manage.py serve ----------------------------------------------------------------------
+# On Ctrl-C/SIGTERM, serve asks its web server and worker to stop, waits this long, then kills
+# every process they started (a stuck request thread cannot keep a worker alive).
+SERVE_STOP_TIMEOUT_SECONDS = env.float("SERVE_STOP_TIMEOUT_SECONDS", default=15.0)
