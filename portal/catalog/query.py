@@ -236,6 +236,8 @@ class DateField(Field):
             raise QuerySyntaxError("wildcards are not allowed in dates", value.position)
         start = _parse_datetime(value, end_of_day=False)
         if DATE_ONLY_RE.match(value.text.strip()):
+            if start.date() == date.max:  # the last day has no next day to end before
+                return Q(**{f"{self.lookup}__gte": start})
             return Q(**{f"{self.lookup}__gte": start, f"{self.lookup}__lt": start + timedelta(days=1)})
         return Q(**{self.lookup: start})
 
