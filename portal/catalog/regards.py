@@ -21,12 +21,12 @@ from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 
-from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
+from portal.api.errors import RegardsMessagesOutputSerializer
 from portal.api.pagination import PageMetadataOutputSerializer, page_envelope, page_request, paginate_queryset
 from portal.api.views import ProjectAPIView
 from portal.tenancy.authentication import BearerTokenAuthentication, QueryTokenAuthentication
 
-from . import codes, selectors
+from . import selectors
 from .apis import DataFileDownloadApi
 from .models import DataFile, DataObject, Dataset, StorageTier
 from .query import QuerySyntaxError, query_api_error
@@ -380,28 +380,21 @@ class LegacyDatasetDataObjectSearchApi(_RegardsSearchApi):
 
     @extend_schema(parameters=SEARCH_PARAMS, responses=SEARCH_RESPONSES)
     def get(self, request, datasetUrn: str):
-        dataset = selectors.dataset_by_urn(project=request.access.project, urn=datasetUrn)
-        if dataset is None:
-            raise ApiError(404, codes.ENTITY_NOT_FOUND)
-        return self.respond(request, dataset=dataset)
+        return self.respond(request, dataset=selectors.dataset_by_urn(project=request.access.project,
+                                                                      urn=datasetUrn))
 
 
 class LegacyDataObjectApi(ProjectAPIView):
     @extend_schema(responses=ENTITY_RESPONSES)
     def get(self, request, urn: str):
-        obj = selectors.data_object_by_urn(project=request.access.project, urn=urn)
-        if obj is None:
-            raise ApiError(404, codes.ENTITY_NOT_FOUND)
-        return Response(entity_item(request, obj))
+        return Response(entity_item(request, selectors.data_object_by_urn(project=request.access.project, urn=urn)))
 
 
 class LegacyDatasetApi(ProjectAPIView):
     @extend_schema(responses=ENTITY_RESPONSES)
     def get(self, request, datasetUrn: str):
-        dataset = selectors.dataset_by_urn(project=request.access.project, urn=datasetUrn)
-        if dataset is None:
-            raise ApiError(404, codes.ENTITY_NOT_FOUND)
-        return Response(entity_item(request, dataset))
+        return Response(entity_item(request, selectors.dataset_by_urn(project=request.access.project,
+                                                                      urn=datasetUrn)))
 
 
 class DamDatasetListApi(ProjectAPIView):

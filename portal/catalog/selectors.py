@@ -7,8 +7,10 @@ from typing import Sequence
 from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
+from portal.errors import NotFound
 from portal.tenancy.models import Project
 
+from . import codes
 from .models import DataFile, DataObject, Dataset
 from .query import (
     DATA_OBJECT_SORT_COLUMNS, DATASET_SORT_COLUMNS, PROPERTY_NAME_RE, parse_dataset_query, parse_query,
@@ -47,14 +49,22 @@ def datasets_search(*, project: Project, q: str | None, sort: Sequence[str] = ()
     return queryset.annotate(objects_count=Count("data_objects", distinct=True)).order_by(*order, "id")
 
 
-def data_object_by_urn(*, project: Project, urn: str) -> DataObject | None:
+def data_object_by_urn(*, project: Project, urn: str) -> DataObject:
+    """The data object `urn` with its dataset and files (NotFound: ENTITY_NOT_FOUND)."""
     files = DataFile.objects.filter(project=project).order_by("data_type", "filename", "id")
-    return (DataObject.objects.filter(project=project, ip_id=urn).select_related("dataset")
-            .prefetch_related(Prefetch("files", queryset=files)).first())
+    obj = (DataObject.objects.filter(project=project, ip_id=urn).select_related("dataset")
+           .prefetch_related(Prefetch("files", queryset=files)).first())
+    if obj is None:
+        raise NotFound(codes.ENTITY_NOT_FOUND, f"No data object {urn[:300]} in this project.")
+    return obj
 
 
-def dataset_by_urn(*, project: Project, urn: str) -> Dataset | None:
-    return Dataset.objects.filter(project=project, ip_id=urn).first()
+def dataset_by_urn(*, project: Project, urn: str) -> Dataset:
+    """The dataset `urn` (NotFound: ENTITY_NOT_FOUND)."""
+    dataset = Dataset.objects.filter(project=project, ip_id=urn).first()
+    if dataset is None:
+        raise NotFound(codes.ENTITY_NOT_FOUND, f"No dataset {urn[:300]} in this project.")
+    return dataset
 
 
 @dataclass(frozen=True)
