@@ -301,9 +301,10 @@ SEARCH_PARAMS = [
                      "(data objects only; other names give none)."),
     OpenApiParameter("scope", str, description="Project slug; default: the bearer token's project."),
 ]
-SEARCH_RESPONSES = {200: RegardsEntityPageOutputSerializer, 400: RegardsMessagesOutputSerializer,
-                    404: RegardsMessagesOutputSerializer}
-ENTITY_RESPONSES = {200: RegardsEntityItemOutputSerializer, 404: RegardsMessagesOutputSerializer}
+# 401 no or bad token, 403 not a member or another project's token, 404 unknown project or entity.
+ERROR_RESPONSES = {code: RegardsMessagesOutputSerializer for code in (400, 401, 403, 404)}
+SEARCH_RESPONSES = {200: RegardsEntityPageOutputSerializer, **ERROR_RESPONSES}
+ENTITY_RESPONSES = {200: RegardsEntityItemOutputSerializer, **ERROR_RESPONSES}
 
 
 # --- views --------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ class DamDatasetListApi(ProjectAPIView):
         OpenApiParameter("label", str, description="Only datasets whose label contains this."),
         OpenApiParameter("page", int), OpenApiParameter("size", int),
         OpenApiParameter("scope", str, description="Project slug; default: the bearer token's project."),
-    ], responses={200: RegardsDamDatasetPageOutputSerializer, 400: RegardsMessagesOutputSerializer})
+    ], responses={200: RegardsDamDatasetPageOutputSerializer, **ERROR_RESPONSES})
     def get(self, request):
         page = page_request(request.query_params)
         label = request.query_params.get("label", "")[:255]
