@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
@@ -85,11 +86,15 @@ FACET_VALUES = 10
 
 
 def data_object_facets(*, objects: QuerySet[DataObject], names: Sequence[str]) -> list[Facet]:
-    """Term facets over the objects a search matched: `dataset` (its URN) or a property (`name`
-    or `properties.name`, values as text). Other names give no facet. One or two queries per facet."""
+    """Term facets over the objects a search matched: `tags`, `dataset` (its URN) or a property
+    (`name` or `properties.name`, values as text). Other names give no facet. At most two queries
+    per facet, whatever the number of objects."""
     facets = []
     base = objects.order_by()
     for name in list(dict.fromkeys(names))[:MAX_FACETS]:
+        if name == "tags":
+            facets.append(_tags_facet(base))
+            continue
         if name == "dataset":
             column, rows = "dataset__ip_id", base
         else:
@@ -105,6 +110,26 @@ def data_object_facets(*, objects: QuerySet[DataObject], names: Sequence[str]) -
             others = rows.count() - sum(v.count for v in values)
         facets.append(Facet(name=name, values=values, others=others))
     return facets
+
+
+def _tags_facet(objects: QuerySet[DataObject]) -> Facet:
+    """Counts of each tag over `objects`: the JSON list is unnested in SQL (no portable ORM way)."""
+    ids_sql, ids_params = objects.values("id").query.sql_with_params()
+    table = connection.ops.quote_name(DataObject._meta.db_table)
+    if connection.vendor == "postgresql":
+        tags = f"{table} o CROSS JOIN LATERAL jsonb_array_elements_text(o.tags) AS t(value)"
+    else:  # SQLite's JSON1 table-valued function
+        tags = f"{table} o, json_each(o.tags) AS t"
+    where = f"WHERE o.id IN ({ids_sql})"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT t.value, COUNT(*) AS n FROM {tags} {where} GROUP BY t.value "
+                       f"ORDER BY n DESC, t.value LIMIT %s", [*ids_params, FACET_VALUES])
+        values = [FacetValue(word=str(word), count=n) for word, n in cursor.fetchall()]
+        others = 0
+        if len(values) == FACET_VALUES:
+            cursor.execute(f"SELECT COUNT(*) FROM {tags} {where}", list(ids_params))
+            others = cursor.fetchone()[0] - sum(v.count for v in values)
+    return Facet(name="tags", values=values, others=others)
 
 
 def entities_page(*, project: Project, q: str | None, sort: Sequence[str], offset: int,

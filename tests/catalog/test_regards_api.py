@@ -144,9 +144,25 @@ def test_facets_count_terms_of_the_matching_objects(member, catalog):
         {"word": "EIT", "count": 2, "openSearchQuery": 'instrument:"EIT"'}]}
     assert [(v["word"], v["count"]) for v in by_name["dataset"]["values"]] == [
         (catalog["sdo"].ip_id, 5), (catalog["soho"].ip_id, 2)]
+    tags = token_client(member).get(f"{LEGACY}/dataobjects/search", {"facets": "tags"}).json()["facets"]
+    assert tags == [{"type": "STRING", "attributeName": "tags", "others": 0,
+                     "values": [{"word": "solar", "count": 5, "openSearchQuery": 'tags:"solar"'}]}]
     # A facet's query finds exactly its count.
     q = by_name["instrument"]["values"][1]["openSearchQuery"]
     assert token_client(member).get(f"{LEGACY}/dataobjects/search", {"q": q}).json()["metadata"]["totalElements"] == 2
+
+
+def test_facets_list_the_top_ten_values_and_count_the_others(member, project):
+    dataset = DatasetFactory(project=project)
+    for i in range(12):
+        DataObjectFactory(project=project, dataset=dataset, tags=["all", f"t{i:02d}"], properties={"n": i % 11})
+    facets = {f["attributeName"]: f for f in token_client(member).get(
+        f"{LEGACY}/dataobjects/search", {"facets": "tags,n"}).json()["facets"]}
+    assert [(v["word"], v["count"]) for v in facets["tags"]["values"]] == [("all", 12)] + [
+        (f"t{i:02d}", 1) for i in range(9)]
+    assert facets["tags"]["others"] == 3  # t09, t10, t11
+    assert facets["n"]["values"][0] == {"word": "0", "count": 2, "openSearchQuery": 'n:"0"'}
+    assert len(facets["n"]["values"]) == 10 and facets["n"]["others"] == 1
 
 
 def test_datasets_and_entities_search(member, catalog):
@@ -202,7 +218,7 @@ def test_rs_dam_datasets_for_any_member(project, catalog):
 
 @pytest.mark.parametrize("url, params, small", [
     (f"{LEGACY}/dataobjects/search", {"q": "instrument:AIA OR instrument:EIT", "sort": "wavemin"}, 1),
-    (f"{ACCESS}/dataobjects/search", {"facets": "instrument"}, 1),
+    (f"{ACCESS}/dataobjects/search", {"facets": ["instrument", "tags", "dataset"]}, 1),
     (f"{ACCESS}/search", {}, 3),  # a page holding both kinds: datasets and data objects
     (f"{LEGACY}/datasets/search", {}, 1),
     ("/api/v1/rs-dam/datasets", {}, 1),
