@@ -297,8 +297,8 @@ SEARCH_PARAMS = [
     OpenApiParameter("size", int, description="Page size, at most 1000 (default 20)."),
     OpenApiParameter("sort", str, many=True, description="`name[,ASC|DESC]`, repeatable: label, "
                      "providerId, id, creationDate or a property."),
-    OpenApiParameter("facets", str, many=True, description="Term facets on `dataset` or a property "
-                     "(`tags`, `dataset` or a property; data objects only, other names give none)."),
+    OpenApiParameter("facets", str, many=True, description="Term facets on `tags`, `dataset` or a property "
+                     "(data object searches only; other names give none)."),
     OpenApiParameter("scope", str, description="Project slug; default: the bearer token's project."),
 ]
 # 401 no or bad token, 403 not a member or another project's token, 404 unknown project or entity.
