@@ -305,3 +305,38 @@ def test_every_api_takes_the_project_from_the_token(member, url, expected):
     session = APIClient()
     session.force_login(member.user)
     assert session.get(url).status_code == 400
+
+
+# --- the documented REGARDS shapes --------------------------------------------------------
+
+# Fields and JSON types of REGARDS' published search response (generated REST docs of
+# LegacySearchEngineControllerIT.searchDataobjects): page, item, data object entity, RAWDATA file.
+DOCUMENTED_PAGE = {"facets": list, "metadata": dict, "content": list, "links": list}
+DOCUMENTED_METADATA = {"size": int, "totalElements": int, "totalPages": int, "number": int}
+DOCUMENTED_ITEM = {"content": dict, "links": list}
+DOCUMENTED_ENTITY = {"virtualId": str, "providerId": str, "entityType": str, "label": str, "model": str,
+                     "files": dict, "tags": list, "last": bool, "version": int, "id": str,
+                     "geometry": type(None), "normalizedGeometry": type(None), "properties": dict, "type": str}
+DOCUMENTED_RAWDATA = {"dataType": str, "reference": bool, "uri": str, "mimeType": str, "online": bool,
+                      "filesize": int, "filename": str, "types": list}
+
+
+def _has_shape(document: dict, shape: dict, where: str) -> None:
+    for field, kind in shape.items():
+        assert field in document, f"{where}: no {field}"
+        assert isinstance(document[field], kind), f"{where}.{field}: {type(document[field]).__name__}"
+
+
+def test_the_search_answer_has_every_documented_regards_field(member, catalog):
+    body = token_client(member).get(f"{LEGACY}/dataobjects/search").json()
+    _has_shape(body, DOCUMENTED_PAGE, "page")
+    _has_shape(body["metadata"], DOCUMENTED_METADATA, "metadata")
+    assert {"rel": "self", "href": body["links"][2]["href"]} in body["links"]
+    for item in body["content"]:
+        _has_shape(item, DOCUMENTED_ITEM, "item")
+        _has_shape(item["content"], DOCUMENTED_ENTITY, "entity")
+        assert item["content"]["entityType"] == "DATA" and item["content"]["type"] == "Feature"
+        assert item["links"][0]["rel"] == "self" and item["links"][0]["href"].endswith(item["content"]["id"])
+        for raw in item["content"]["files"]["RAWDATA"]:
+            _has_shape(raw, DOCUMENTED_RAWDATA, "RAWDATA file")
+            assert raw["dataType"] == "RAWDATA" and raw["reference"] is False
