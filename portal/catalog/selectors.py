@@ -14,8 +14,8 @@ from portal.tenancy.models import Project
 from . import codes
 from .models import DataFile, DataObject, Dataset
 from .query import (
-    DATA_OBJECT_SORT_COLUMNS, DATASET_SORT_COLUMNS, PROPERTY_NAME_RE, parse_dataset_query, parse_query,
-    parse_sort,
+    DATA_OBJECT_SORT_COLUMNS, DATASET_SORT_COLUMNS, PROPERTY_NAME_RE, QuerySyntaxError, parse_dataset_query,
+    parse_query, parse_sort,
 )
 
 
@@ -139,8 +139,6 @@ def entities_page(*, project: Project, q: str | None, sort: Sequence[str], offse
     A query that names a field one kind does not know matches nothing of that kind; it is an
     error (QuerySyntaxError) only when neither kind understands it.
     """
-    from .query import QuerySyntaxError
-
     parts: list[QuerySet] = []
     errors = []
     for search in (datasets_search, data_objects_search):
