@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import apis, regards
+from . import apis, pages
+from .regards import apis as regards
 
 LEGACY = "api/v1/rs-catalog/engines/legacy"
 ACCESS = "api/v1/rs-access-project"
@@ -11,7 +12,7 @@ urlpatterns = [
     path("api/v1/rs-catalog/search/datasets", apis.DatasetSearchApi.as_view(), name="catalog-search-datasets"),
     path("api/v1/rs-catalog/<str:productURN>/files/<str:checksum>", apis.DataFileDownloadApi.as_view(),
          name="catalog-file-download"),
-    # REGARDS' own catalog API, for existing REGARDS clients (portal/catalog/regards.py).
+    # REGARDS' own catalog API, for existing REGARDS clients (portal/catalog/regards/).
     path(f"{LEGACY}/dataobjects/search", regards.LegacyDataObjectSearchApi.as_view(),
          name="regards-legacy-dataobjects-search"),
     path(f"{LEGACY}/datasets/search", regards.LegacyDatasetSearchApi.as_view(),
@@ -32,4 +33,9 @@ urlpatterns = [
     path("api/v1/rs-dam/datasets", regards.DamDatasetListApi.as_view(), name="regards-dam-datasets"),
     path("api/v1/rs-catalog/downloads/<str:productURN>/files/<str:checksum>",
          regards.RegardsFileDownloadApi.as_view(), name="regards-file-download"),
+]
+
+# Pages (people-facing, session login).
+urlpatterns += [
+    path("projects/<slug:slug>/search/", pages.search, name="page-search"),
 ]

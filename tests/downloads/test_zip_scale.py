@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from deliveries.zipfile_layout import ZipEntry, ZipLayout
-from orders.downloads import services
+from portal.files.zip_layout import ZipEntry, ZipLayout
+from orders.downloads import archive, zip_manifest
 from orders.models import FileState, OrderDataFile
 from tests.orders.conftest import make_objects, order_of
 
@@ -53,8 +53,8 @@ def test_a_range_starting_inside_the_generated_sha256sums_is_the_same_slice(memb
 
 def test_a_manifest_that_cannot_be_read_gives_the_whole_current_zip(member, staged_order):
     head = member.client.head(zip_url(staged_order))
-    folder = services._manifest_dir(project=member.project, order=staged_order)
-    manifest = folder / f"{services._etag_key(head['ETag'])}.manifest"
+    folder = zip_manifest.manifest_dir(project=member.project, order=staged_order)
+    manifest = folder / f"{zip_manifest.etag_key(head['ETag'])}.manifest"
     assert manifest.read_text().count("\n") == 1 + 3  # header, then one line per file
     manifest.write_text('{"v": 1, "etag": "x", "files": []}\n')
     # Meanwhile a file was fetched alone: the current zip differs, the old one is lost.
@@ -75,7 +75,7 @@ def _join_marking_threads() -> None:
 def test_files_are_marked_in_batches_while_the_zip_streams(member, run_tasks, monkeypatch):
     order = reload(order_of(member, make_objects(member.project, count=4, files=(("RAWDATA", 200_000),)),
                             run=run_tasks))
-    monkeypatch.setattr(services, "MARK_BATCH_FILES", 1)
+    monkeypatch.setattr(archive, "MARK_BATCH_FILES", 1)
     stream = member.client.get(zip_url(order)).streaming_content
     names = sorted(f.filename for f in order_files(order))
     # Header, data of the 1st file, header, data of the 2nd: asking for the 4th chunk confirmed
@@ -122,8 +122,8 @@ def test_readers_are_not_refused_while_the_marking_thread_writes(member, run_tas
 def test_a_batch_the_marking_thread_could_not_write_is_written_at_the_end(member, run_tasks, monkeypatch):
     order = reload(order_of(member, make_objects(member.project, count=3, files=(("RAWDATA", 100_000),)),
                             run=run_tasks))
-    monkeypatch.setattr(services, "MARK_BATCH_FILES", 1)
-    real_mark = services.order_services.order_files_mark_downloaded
+    monkeypatch.setattr(archive, "MARK_BATCH_FILES", 1)
+    real_mark = archive.order_progress.order_files_mark_downloaded
     failures = []
 
     def locked_once(**kwargs):
@@ -132,7 +132,7 @@ def test_a_batch_the_marking_thread_could_not_write_is_written_at_the_end(member
             raise OperationalError("database is locked")
         return real_mark(**kwargs)
 
-    monkeypatch.setattr(services.order_services, "order_files_mark_downloaded", locked_once)
+    monkeypatch.setattr(archive.order_progress, "order_files_mark_downloaded", locked_once)
     blob = body_of(member.client.get(zip_url(order)))
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         assert zf.testzip() is None
@@ -163,7 +163,7 @@ def test_restored_nearline_files_are_read_from_the_order_cache(member, project, 
 
 def test_many_files_with_one_name_are_renamed_in_linear_time():
     # 100,000 files called image.tif: the quadratic version never finished this test.
-    from deliveries.zipfile_layout import unique_names
+    from portal.files.zip_layout import unique_names
 
     names = unique_names([(i, "image.tif") for i in range(100_000)] + [(100_000, "IMAGE (3).tif")])
     assert names[0] == "image.tif" and names[1] == "image (1).tif"
