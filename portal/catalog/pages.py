@@ -16,6 +16,8 @@ from .search_form import BUILDER_FIELDS, SORTS, query_from_fields
 from .selectors import data_objects_search, datasets_for_choice
 
 SEARCH_PAGE_SIZE = 20
+# The page's sort choices as the search API's Spring-style `sort` values.
+SORT_SPECS = {"oldest": ["creationDate,ASC"], "newest": ["creationDate,DESC"]}
 
 
 @require_GET
@@ -37,7 +39,7 @@ def search(request, project):
         context["fields"] = {name: request.GET.get(name, "") for name in BUILDER_FIELDS}
         return render(request, "catalog/search.html", context)
     try:
-        queryset = data_objects_search(project=project, q=q, newest_first=sort == "newest")
+        queryset = data_objects_search(project=project, q=q, sort=SORT_SPECS[sort])
         objects, context["paging"] = paged(queryset, request.GET, size=SEARCH_PAGE_SIZE)
         context["objects"] = [{"obj": obj, "preview": preview_of(project=project, ip_id=obj.ip_id, label=obj.label,
                                                                  files=obj.files.all())} for obj in objects]
