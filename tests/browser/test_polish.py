@@ -50,7 +50,14 @@ def test_search_results_load_their_thumbnails_and_open_the_quicklook(transaction
     assert page.evaluate("document.activeElement.classList.contains('preview')")
 
 
-def test_no_page_scrolls_sideways_on_a_phone(transactional_db, chromium, live_server, project):
+@pytest.fixture
+def static_order_pages(settings):
+    """Order pages without their live stream (not what these tests look at): no server thread
+    keeps polling the database after the test."""
+    settings.ORDER_EVENTS_MAX_STREAMS = 0
+
+
+def test_no_page_scrolls_sideways_on_a_phone(transactional_db, chromium, live_server, project, static_order_pages):
     member = make_member(project, email="a.rather.long.address.for.phones@example.org")
     objects = pictured_objects(project)
     order = order_of(member, objects[:2], label="A long order label to wrap")
@@ -80,7 +87,7 @@ def test_no_page_scrolls_sideways_on_a_phone(transactional_db, chromium, live_se
 
 
 def test_waiting_state_and_order_name_are_both_visible_and_clickable(transactional_db, page, live_server, login,
-                                                                     project):
+                                                                     project, static_order_pages):
     member = make_member(project, email="ann@example.org")
     order = order_of(member, make_objects(project, count=1), label="Waiting order with a long name")
     Order.unscoped_objects.filter(pk=order.pk).update(waiting_for_user=True,
@@ -135,7 +142,8 @@ def test_admin_overview_chart_for_a_project_admin_and_nothing_of_another_project
     assert "Orders created per day (1 in all)" in text
 
 
-def test_keyboard_only_log_in_search_add_to_basket_and_order(transactional_db, page, live_server, project):
+def test_keyboard_only_log_in_search_add_to_basket_and_order(transactional_db, page, live_server, project,
+                                                             static_order_pages):
     objects = pictured_objects(project)
     member = make_member(project, email="keys@example.org")
     page.goto(f"{live_server.url}/accounts/login/")
