@@ -65,7 +65,7 @@ def _history(project, user) -> None:
             ready = list(OrderDataFile.objects.filter(order_id=order.pk, state="AVAILABLE").values_list("id", flat=True))
             progress.order_files_mark_downloaded(project=project, order=Order.objects.get(pk=order.pk), file_ids=ready)
         when = now - timedelta(days=days_ago, hours=3)
-        Order.unscoped_objects.filter(pk=order.pk).update(creation_date=when)
+        Order.unscoped_objects.filter(pk=order.pk).update(creation_date=when, expiration_date=when + timedelta(days=30))
         OrderDataFile.unscoped_objects.filter(order_id=order.pk, state="DOWNLOADED").update(state_date=when)
 
 
