@@ -8,8 +8,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from deliveries import preparation
+from deliveries.models import Delivery
 from orders import build
-from orders.models import Order, OrderDataFile
+from orders.models import Order, OrderDataFile, SubOrder
+from orders.staging import suborder_stage
 from portal.tenancy.models import Role
 from portal.tenancy.scope import project_scope
 from tests.conftest import make_member
@@ -182,3 +185,29 @@ def test_keyboard_only_log_in_search_add_to_basket_and_order(transactional_db, p
     page.wait_for_url(re.compile(r"/projects/alpha/orders/\d+/$"))
     assert page.locator("h1").inner_text() == "By keyboard"
     assert Order.unscoped_objects.get(project=project, owner=member.user).label == "By keyboard"
+
+
+def test_prepare_an_archive_from_the_order_page_and_download_it(transactional_db, page, live_server, login, project,
+                                                                static_order_pages):
+    member = make_member(project, email="ann@example.org")
+    order = order_of(member, make_objects(project, count=2), label="To archive")
+    with project_scope(project):
+        build.order_build(project=project, order_id=order.pk)
+        for sub_order in SubOrder.objects.filter(order_id=order.pk, state="STAGING"):
+            suborder_stage(project=project, sub_order_id=sub_order.pk)
+    login(member.user.email)
+    page.goto(f"{live_server.url}/projects/alpha/orders/{order.pk}/")
+    page.click("#prepare-archive button")
+    page.wait_for_url(re.compile(rf"/archives/{order.pk}/$"))
+    assert page.locator("#archive-status").inner_text() == "pending"
+    assert page.locator("#archive-state").get_attribute("aria-live") == "polite"
+    delivery = Delivery.unscoped_objects.get(project=project, catalog_id=f"order-{order.pk}")
+    with project_scope(project):  # the worker's job, done here
+        preparation.delivery_build(project=project, delivery_id=delivery.pk, generation=delivery.generation)
+    # The page follows the preparation by itself and then offers the archive.
+    link = page.locator("#archive-link")
+    link.wait_for(state="visible")
+    with page.expect_download() as download:
+        link.click()
+    with open(download.value.path(), "rb") as archive:
+        assert archive.read(2) == b"PK"
