@@ -31,6 +31,7 @@ from portal.catalog.models import StorageTier
 from portal.tenancy.models import Project
 
 from . import codes, selectors, services, signing
+from .history import delivery_event_record
 from .models import ACTIVE_STATUSES, Delivery, DeliveryArtifact, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size
             raise LostClaim()
         DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
         DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
+        delivery_event_record(project=project, delivery=delivery, from_status=DeliveryStatus.IN_PROGRESS,
+                              to_status=DeliveryStatus.DONE, reason=f"{len(files)} file(s) prepared")
 
 
 def delivery_build(*, project: Project, delivery_id: int, generation: int) -> str:
@@ -249,14 +252,26 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
 
 
 def _fail(worker: _Worker, code: str, message: str, folder: Path) -> None:
-    if worker._mine().update(status=DeliveryStatus.ERROR, error_code=code, error_message=message[:2000],
-                             claim_token="", bytes_to_prepare=0, heartbeat_at=timezone.now()):
+    with transaction.atomic():
+        previous = worker._mine().values_list("status", flat=True).first()
+        failed = worker._mine().update(status=DeliveryStatus.ERROR, error_code=code, error_message=message[:2000],
+                                       claim_token="", bytes_to_prepare=0, heartbeat_at=timezone.now())
+        if failed:
+            delivery_event_record(project=worker.project, delivery=worker.delivery, from_status=previous or "",
+                                  to_status=DeliveryStatus.ERROR, reason=f"{code}: {message}")
+    if failed:
         services.remove_tree(folder)
 
 
 def delivery_fail_unexpectedly(*, project: Project, delivery_id: int, generation: int, message: str) -> None:
     """Marks a delivery in error after an unexpected exception (the task's last resort)."""
-    Delivery.objects.filter(project=project, id=delivery_id, generation=generation,
-                            status__in=ACTIVE_STATUSES).update(
-        status=DeliveryStatus.ERROR, error_code=codes.UNKNOWN, error_message=message[:2000], claim_token="",
-        bytes_to_prepare=0)
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(project=project, id=delivery_id, generation=generation,
+                                                               status__in=ACTIVE_STATUSES).first()
+        if delivery is None:
+            return
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.ERROR, error_code=codes.UNKNOWN, error_message=message[:2000], claim_token="",
+            bytes_to_prepare=0)
+        delivery_event_record(project=project, delivery=delivery, from_status=delivery.status,
+                              to_status=DeliveryStatus.ERROR, reason=f"{codes.UNKNOWN}: {message}")

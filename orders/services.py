@@ -26,8 +26,9 @@ from portal.tenancy.scope import project_scope
 
 from . import cache, codes
 from .bulk import insert_order_files_from_query
+from .history import order_event_record
 from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, DatasetTask, FileState, Order, OrderDataFile,
-                     OrderStatus, SubOrder, SubOrderState)
+                     OrderEventKind, OrderStatus, SubOrder, SubOrderState)
 from .transitions import Action, FINISHED_STATUSES, finished_status, order_lock, order_transition
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ def _order_insert(*, project: Project, owner, label: str | None, frontend_url: s
             )
     except IntegrityError as exc:  # a concurrent request took the label
         raise ApiError(http.HTTP_422_UNPROCESSABLE_ENTITY, codes.LABEL_NOT_UNIQUE_FOR_OWNER) from exc
+    order_event_record(project=project, order_id=order.pk, owner_id=owner.pk, kind=OrderEventKind.CREATED,
+                       to_status=order.status)
     _on_commit_task("order_build_task", project.pk, order.pk)
     return order
 
@@ -293,10 +296,14 @@ def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=Non
         percent = 0
     changes = dict(percent_completed=percent, available_files_count=agg["available"],
                    files_in_error_count=agg["errors"])
+    newly_available = agg["available"] - order.available_files_count
     if any(getattr(order, k) != v for k, v in changes.items()):
         Order.objects.filter(pk=order.pk).update(**changes)
         for key, value in changes.items():
             setattr(order, key, value)
+    if newly_available > 0:
+        order_event_record(project=project, order_id=order.pk, owner_id=order.owner_id,
+                           kind=OrderEventKind.FILES_AVAILABLE, reason=f"{newly_available} more file(s) available")
     if order.built_at is not None and pending == 0 and order.status in (OrderStatus.RUNNING, *FINISHED_STATUSES):
         target = finished_status(files_count=agg["total"], error_count=agg["errors"])
         was_running = order.status == OrderStatus.RUNNING
@@ -341,7 +348,12 @@ def suborders_schedule(*, project: Project, owner=None, owner_id: int | None = N
     orders = Order.objects.filter(project=project, owner_id=owner_id)
     orders.filter(waiting_for_user=True).exclude(id__in=waiting_orders).update(waiting_for_user=False)
     if waiting_orders:
-        orders.filter(id__in=waiting_orders, waiting_for_user=False).update(waiting_for_user=True)
+        newly_waiting = list(orders.filter(id__in=waiting_orders, waiting_for_user=False).values_list("id", flat=True))
+        orders.filter(id__in=newly_waiting).update(waiting_for_user=True)
+        for order_id in newly_waiting:
+            order_event_record(project=project, order_id=order_id, owner_id=owner_id,
+                               kind=OrderEventKind.WAITING_FOR_USER,
+                               reason="Download the files that are ready so the next ones can be prepared.")
     return started
 
 

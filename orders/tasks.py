@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
-from . import services
+from . import expiry, services
 
 _TASK = dict(acks_late=True, reject_on_worker_lost=True)
 # Work that touches the database is retried with backoff on transient database errors
@@ -55,6 +55,11 @@ def orders_expire_sweep_task() -> int:
 @shared_task(name="orders.stuck_sweep", **_TASK)
 def orders_stuck_sweep_task() -> int:
     return services.orders_stuck_sweep()
+
+
+@shared_task(name="orders.expiring_sweep", **_TASK)
+def orders_expiring_sweep_task() -> int:
+    return expiry.orders_expiring_sweep()
 
 
 @shared_task(name="orders.remind_sweep", **_TASK)

@@ -48,7 +48,9 @@ STATUS_BY_DOMAIN_ERROR: dict[type[domain.DomainError], int] = {
     domain.NotReady: status.HTTP_202_ACCEPTED,
     domain.LimitExceeded: status.HTTP_409_CONFLICT,
 }
-STATUS_BY_CODE: dict[str, int] = {}
+STATUS_BY_CODE: dict[str, int] = {
+    "EXTENSION_BEYOND_MAXIMUM_LIFETIME": status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
 
 
 def status_for(exc: domain.DomainError) -> int:

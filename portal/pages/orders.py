@@ -1,6 +1,8 @@
 """Order history and order pages: the same selectors, services and transitions table as the API."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -13,11 +15,14 @@ from orders.downloads.apis import METALINK_FORBIDDEN_STATUSES
 from orders.downloads.selectors import DOWNLOADABLE_STATES
 from orders.downloads.services import order_is_expired
 from orders.events import FINAL_STATUSES
+from orders.expiry import order_extend
+from orders.mails import extend_instructions
 from orders.models import OrderStatus
 from orders.selectors import OrderFilters, order_check_caller, order_for_caller, order_list_for_admin, \
     order_list_for_owner
 from orders.transitions import order_links
 from portal.api.errors import ApiError
+from portal.errors import DomainError
 
 from .access import project_page
 from .paging import paged
@@ -32,6 +37,7 @@ ACTIONS = {
     "resume": ("Resume", order_services.order_resume, "Order resumed."),
     "retry": ("Retry failed files", order_services.order_retry, "The files in error are prepared again."),
     "restart": ("Order again", order_services.order_restart, "New order created."),
+    "extend": ("Extend", order_extend, "Order extended: see its new expiration date."),
     "delete": ("Delete", order_services.order_delete, "Order deleted."),
     "remove": ("Remove for good", order_services.order_remove, "Order removed."),
 }
@@ -78,6 +84,8 @@ def order_detail(request, project, order_id: int):
         "project": project, "order": order, "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
         "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, *_) in ACTIONS.items()],
         "rows": rows, "files_paging": files_paging,
+        "events": order.events.order_by("id"), "extend_help": extend_instructions(order),
+        "expires_soon": order.expiration_date - timezone.now() < timedelta(days=1),
         "zip_url": _api_url("user-order-zip", project, orderId=order.pk),
         "zip_offered": "download" in offered and servable,
         "metalink_url": _api_url("user-order-metalink", project, orderId=order.pk),
@@ -103,6 +111,9 @@ def order_action(request, project, order_id: int, action: str):
             raise
         # The transitions table's refusal (401 in the API), or a label the restart cannot reuse.
         messages.error(request, order_error_text(exc.code))
+        return redirect(f"/projects/{project.slug}/orders/{order_id}/")
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
         return redirect(f"/projects/{project.slug}/orders/{order_id}/")
     messages.success(request, done)
     if action == "remove":

@@ -94,7 +94,8 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["slug", "label", "order_lifetime_days", "user_max_suborders", "created_at"]
+    list_display = ["slug", "label", "order_lifetime_days", "order_max_lifetime_days", "user_max_suborders",
+                    "created_at"]
     search_fields = ["slug", "label"]
 
     def get_queryset(self, request):
