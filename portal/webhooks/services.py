@@ -159,13 +159,27 @@ def webhook_message_resend(*, project: Project, message_id: int) -> bool:
 # --- sending ---------------------------------------------------------------------------------
 
 def _claim(message_id: int) -> datetime | None:
+    """Takes the message if it is due and nobody sends it. First attempts go in the order the
+    events happened: a message waits while an older one of its endpoint was never tried (the
+    older one's send hands over to it); retries never hold younger messages back."""
     now = timezone.now()
     claimable = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_stale_after())
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    older_untried = WebhookMessage.unscoped_objects.filter(
+        endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id"), status=MessageStatus.PENDING, attempts=0)
     if WebhookMessage.unscoped_objects.filter(Q(pk=message_id, status=MessageStatus.PENDING) & due & claimable)\
-            .update(claimed_at=now):
+            .filter(~Exists(older_untried)).update(claimed_at=now):
         return now
     return None
+
+
+def _send_next_on_commit(message: WebhookMessage) -> None:
+    """Hands over to the endpoint's next message that was never tried (see `_claim`)."""
+    next_id = (WebhookMessage.unscoped_objects.filter(endpoint_id=message.endpoint_id, id__gt=message.pk,
+                                                      status=MessageStatus.PENDING, attempts=0)
+               .order_by("id").values_list("id", flat=True).first())
+    if next_id is not None:
+        _send_on_commit(next_id)
 
 
 def _disable_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
@@ -191,7 +205,7 @@ def webhook_message_send(*, message_id: int) -> str:
     """
     claim = _claim(message_id)
     if claim is None:
-        return "not-due"
+        return "not-claimed"
     message = WebhookMessage.unscoped_objects.select_related("endpoint", "endpoint__owner", "endpoint__project")\
         .get(pk=message_id)
     endpoint = message.endpoint
@@ -199,6 +213,7 @@ def webhook_message_send(*, message_id: int) -> str:
         WebhookMessage.unscoped_objects.filter(pk=message.pk, claimed_at=claim).update(
             status=MessageStatus.FAILED, claimed_at=None, next_attempt_at=None,
             last_error="The endpoint is disabled.")
+        _send_next_on_commit(message)
         return "endpoint-disabled"
     at = timezone.now()
     headers = signing.signed_headers(secret=endpoint.secret, msg_id=message.msg_id, payload=message.payload, at=at)
@@ -214,6 +229,8 @@ def webhook_message_send(*, message_id: int) -> str:
                                                duration_ms=duration_ms)
         common = dict(attempts=F("attempts") + 1, claimed_at=None, last_status_code=answer.status_code,
                       last_error=answer.error)
+        if number == 1:
+            _send_next_on_commit(message)
         if not answer.error:
             mine.update(status=MessageStatus.DELIVERED, delivered_at=timezone.now(), next_attempt_at=None, **common)
             return "delivered"
