@@ -19,6 +19,7 @@ from portal.webhooks import services
 from portal.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tests.conftest import make_member
 from tests.orders.conftest import ORDERS_URL, fill_basket, make_objects, order_of
+from tests.orders.test_crash_safety import _wait
 
 HOOKS = "/api/v1/webhooks"
 ORDER_EVENTS = ["order.created", "order.status_changed", "order.files_available", "order.waiting_for_user",
@@ -37,12 +38,7 @@ def needs_postgresql():
 
 
 def wait_until(predicate, timeout=30.0, what="it"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    _wait(predicate, timeout, what)
 
 
 def test_an_orders_whole_life_arrives_signed_and_in_order(member, private_hooks, receiver, celery_live_worker):

@@ -73,12 +73,10 @@ def test_the_page_shows_only_ones_own_endpoints_and_guards_other_projects(two_pr
 
 @pytest.fixture
 def console(project):
+    """The admin console as a staff ADMIN of `project`."""
     admin = make_member(project, Role.ADMIN)
-    admin.user.is_staff = True
-    admin.user.save()
-    client = Client()
-    client.force_login(admin.user)
-    return client
+    type(admin.user).objects.filter(pk=admin.user.pk).update(is_staff=True)
+    return _page(admin)
 
 
 def _message(project, owner, url, status=MessageStatus.FAILED):
