@@ -8,6 +8,8 @@ roll back with it, so a change made by a request, a worker or a sweep is told ex
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.utils import timezone
 
 from portal import audit
@@ -16,6 +18,9 @@ from portal.webhooks import events as webhook_events
 from portal.webhooks.services import webhook_publish
 
 from .models import Order, OrderEvent, OrderEventKind, OrderStatus
+
+# While files keep arriving (a long nearline restore), "files available" is told at most this often.
+FILES_AVAILABLE_MIN_INTERVAL = timedelta(seconds=60)
 
 _WEBHOOK_EVENT = {
     OrderEventKind.CREATED: webhook_events.ORDER_CREATED,
@@ -56,3 +61,17 @@ def order_event_record(*, project: Project, order_id: int, owner_id: int, kind: 
                         data=lambda: _order_as_api_shows_it(project=project, order_id=order_id),
                         audience=lambda: order_readers(project=project, owner_id=owner_id))
     return event
+
+
+def order_files_available_record(*, project: Project, order: Order, last_batch: bool) -> OrderEvent | None:
+    """Records that more of the order's files are available: at once for the first and the last
+    batch, otherwise at most once per FILES_AVAILABLE_MIN_INTERVAL."""
+    if not last_batch:
+        last = (OrderEvent.unscoped_objects.filter(project=project, order_id=order.pk,
+                                                   kind=OrderEventKind.FILES_AVAILABLE)
+                .order_by("-id").values_list("at", flat=True).first())
+        if last is not None and timezone.now() - last < FILES_AVAILABLE_MIN_INTERVAL:
+            return None
+    return order_event_record(project=project, order_id=order.pk, owner_id=order.owner_id,
+                              kind=OrderEventKind.FILES_AVAILABLE,
+                              reason=f"{order.available_files_count} file(s) available")

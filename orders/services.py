@@ -26,7 +26,7 @@ from portal.tenancy.scope import project_scope
 
 from . import cache, codes
 from .bulk import insert_order_files_from_query
-from .history import order_event_record
+from .history import order_event_record, order_files_available_record
 from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, DatasetTask, FileState, Order, OrderDataFile,
                      OrderEventKind, OrderStatus, SubOrder, SubOrderState)
 from .transitions import Action, FINISHED_STATUSES, finished_status, order_lock, order_transition
@@ -302,8 +302,7 @@ def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=Non
         for key, value in changes.items():
             setattr(order, key, value)
     if newly_available > 0:
-        order_event_record(project=project, order_id=order.pk, owner_id=order.owner_id,
-                           kind=OrderEventKind.FILES_AVAILABLE, reason=f"{newly_available} more file(s) available")
+        order_files_available_record(project=project, order=order, last_batch=pending == 0)
     if order.built_at is not None and pending == 0 and order.status in (OrderStatus.RUNNING, *FINISHED_STATUSES):
         target = finished_status(files_count=agg["total"], error_count=agg["errors"])
         was_running = order.status == OrderStatus.RUNNING

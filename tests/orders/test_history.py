@@ -2,10 +2,15 @@
 change (who or which task, from, to, why)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from orders import services
-from orders.models import FileState, OrderDataFile, OrderEvent
+from orders.history import order_files_available_record
+from orders.models import FileState, Order, OrderDataFile, OrderEvent
 from portal.tenancy.scope import project_scope
 
 from .conftest import ORDERS_URL, make_objects, order_of
@@ -42,3 +47,17 @@ def test_people_are_named_by_email_and_refusals_leave_no_trace(member, run_tasks
     assert _history(order) == before
     assert member.client.delete(f"{ORDERS_URL}/{order.pk}").status_code == 200
     assert _history(order)[-1] == ("status_changed", "DONE", "DELETED", "delete", member.user.email)
+
+
+def test_files_available_is_told_at_most_once_a_minute_while_staging_goes_on(member, run_tasks):
+    order = order_of(member, make_objects(member.project, count=1), run=run_tasks)
+    order = Order.unscoped_objects.get(pk=order.pk)
+    told = OrderEvent.unscoped_objects.filter(order_id=order.pk, kind="files_available")
+    assert told.count() == 1
+    with project_scope(member.project):
+        assert order_files_available_record(project=member.project, order=order, last_batch=False) is None
+        assert order_files_available_record(project=member.project, order=order, last_batch=True) is not None
+        with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+            assert order_files_available_record(project=member.project, order=order, last_batch=False)
+    assert told.count() == 3
+
