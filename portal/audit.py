@@ -49,12 +49,20 @@ class ActorMiddleware:
             _request.reset(token)
 
 
+_task_tokens: dict[str, object] = {}
+
+
 @signals.task_prerun.connect
-def _task_started(task=None, **_):
+def _task_started(task_id=None, task=None, **_):
     # An eager task (tests) runs inside the request that enqueued it: the request wins.
-    _task.set(getattr(task, "name", None))
+    _task_tokens[task_id] = _task.set(getattr(task, "name", None))
 
 
 @signals.task_postrun.connect
-def _task_ended(**_):
-    _task.set(None)
+def _task_ended(task_id=None, **_):
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        try:
+            _task.reset(token)
+        except ValueError:  # set in another context (a pool that moved the task): just clear
+            _task.set(None)
