@@ -7,10 +7,10 @@ from rest_framework.response import Response
 
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
 from portal.api.views import ProjectAPIView
+from portal.dates import iso_utc
 
 from . import events, selectors, services
 from .models import WebhookEndpoint, WebhookMessage
-from .services import iso_utc
 
 
 class WebhookCreateInputSerializer(serializers.Serializer):
@@ -55,23 +55,19 @@ WebhookDeliveryPageOutputSerializer = page_output_serializer("WebhookDeliveryPag
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 
 
-def _iso(moment) -> str | None:
-    return iso_utc(moment) if moment else None
-
-
 def endpoint_body(endpoint: WebhookEndpoint) -> dict:
     return {"id": endpoint.pk, "url": endpoint.url, "description": endpoint.description,
             "events": list(endpoint.events or []), "owner": endpoint.owner.email,
-            "createdAt": _iso(endpoint.created_at), "enabled": endpoint.is_active,
-            "disabledAt": _iso(endpoint.disabled_at), "disabledReason": endpoint.disabled_reason or None}
+            "createdAt": iso_utc(endpoint.created_at), "enabled": endpoint.is_active,
+            "disabledAt": iso_utc(endpoint.disabled_at), "disabledReason": endpoint.disabled_reason or None}
 
 
 def delivery_body(message: WebhookMessage) -> dict:
     return {"id": message.pk, "msgId": message.msg_id, "eventType": message.event_type, "status": message.status,
             "statusCode": message.last_status_code, "attempts": message.attempts,
-            "nextAttempt": _iso(message.next_attempt_at) if message.status == "pending" else None,
-            "lastError": message.last_error or None, "createdAt": _iso(message.created_at),
-            "deliveredAt": _iso(message.delivered_at)}
+            "nextAttempt": iso_utc(message.next_attempt_at) if message.status == "pending" else None,
+            "lastError": message.last_error or None, "createdAt": iso_utc(message.created_at),
+            "deliveredAt": iso_utc(message.delivered_at)}
 
 
 def _endpoint(request, webhook_id: int) -> WebhookEndpoint:

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from portal.dates import iso_utc
 from portal.errors import Invalid
 from portal.tenancy.models import Membership, Project
 
@@ -43,10 +44,6 @@ def _timeout() -> float:
 def claim_stale_after() -> timedelta:
     """A claim older than this belongs to a worker that died mid-attempt."""
     return timedelta(seconds=getattr(settings, "WEBHOOKS_CLAIM_STALE_SECONDS", 2 * _timeout() + 30))
-
-
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _send_on_commit(message_id: int, countdown: float = 0) -> None:
@@ -121,8 +118,9 @@ def webhook_publish(*, project: Project, event_type: str, data: dict | Callable[
                   if event_type in (e.events or [])]
     if not candidates:
         return []
-    if audience is not None:
-        readers = set(audience() if callable(audience) else audience)
+    readers = audience() if callable(audience) else audience
+    if readers is not None:
+        readers = set(readers)
         candidates = [e for e in candidates if e.owner_id in readers]
         if not candidates:
             return []

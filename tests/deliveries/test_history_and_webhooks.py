@@ -35,9 +35,11 @@ def test_done_is_recorded_and_sent_to_every_member_for_a_catalog_item(project, m
     obj = make_object(project)
     prepare(member, obj.ip_id, run_tasks)
     delivery = delivery_row(project, obj.ip_id)
-    [event] = DeliveryEvent.unscoped_objects.filter(delivery=delivery)
-    assert (event.from_status, event.to_status, event.actor_label) == ("inProgress", "done",
-                                                                       "task deliveries.prepare")
+    # every status change, by the task that made it
+    assert list(DeliveryEvent.unscoped_objects.filter(delivery=delivery).values_list(
+        "from_status", "to_status", "actor_label")) == [("pending", "start", "task deliveries.prepare"),
+                                                        ("start", "inProgress", "task deliveries.prepare"),
+                                                        ("inProgress", "done", "task deliveries.prepare")]
     # a catalog item is readable by every member of its project, never by another project's
     assert sorted(WebhookMessage.unscoped_objects.values_list("endpoint__owner__email", flat=True)) == sorted(
         [member.user.email, colleague.user.email])
@@ -60,9 +62,13 @@ def test_error_is_recorded_and_an_orders_delivery_reaches_only_the_orders_reader
     path.write_bytes(b"X" + path.read_bytes()[1:])  # the copy will not verify
     prepare(member, f"order-{order.pk}", run_tasks)
     delivery = delivery_row(project, f"order-{order.pk}")
-    [event] = DeliveryEvent.unscoped_objects.filter(delivery=delivery)
+    event = DeliveryEvent.unscoped_objects.filter(delivery=delivery).last()
     assert event.to_status == "error" and event.reason.startswith("DELIVERY.notVerified")
+    # a user freeing it is recorded with their email (no webhook for `delete`)
+    assert member.client.delete(f"/api/v1/delivery/preparedDelivery/order-{order.pk}").status_code == 200
+    freed = DeliveryEvent.unscoped_objects.filter(delivery=delivery).last()
+    assert (freed.from_status, freed.to_status, freed.actor_label) == ("error", "delete", member.user.email)
     assert sorted(WebhookMessage.unscoped_objects.values_list("endpoint__owner__email", flat=True)) == sorted(
         [member.user.email, admin_member.user.email])
-    assert {r.type for r in receiver.received} == {"delivery.error"}
+    assert {r.type for r in receiver.received} == {"delivery.error"} and len(receiver.received) == 2
     assert all(r.json["data"]["error"]["errorCode"] == "DELIVERY.notVerified" for r in receiver.received)

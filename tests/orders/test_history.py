@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from orders import services
+from orders import progress, services
 from orders.history import order_files_available_record
 from orders.models import FileState, Order, OrderDataFile, OrderEvent
 from portal.tenancy.scope import project_scope
@@ -33,7 +33,7 @@ def test_waiting_for_the_user_and_each_batch_of_files_are_recorded_once(member, 
     available = OrderDataFile.unscoped_objects.filter(order=order, state=FileState.AVAILABLE).values_list("id",
                                                                                                         flat=True)
     with project_scope(project), run_tasks():
-        services.order_files_mark_downloaded(project=project, order=order, file_ids=list(available))
+        progress.order_files_mark_downloaded(project=project, order=order, file_ids=list(available))
     kinds = [row[0] for row in _history(order)]
     assert kinds == ["created", "status_changed", "files_available", "waiting_for_user", "files_available",
                      "status_changed"]
