@@ -270,3 +270,14 @@ WEBHOOKS_SWEEP_GRACE_SECONDS = env.float("WEBHOOKS_SWEEP_GRACE_SECONDS", default
 CELERY_BEAT_SCHEDULE.update({
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": 30.0},
 })
+
+# --- REGARDS clients (portal.tenancy) ----------------------------------------------------
+# REGARDS clients send `Authorization: Basic <client:secret>` to the token endpoint. Empty: the
+# header is accepted and ignored; set both to check it (a wrong or missing client is 401).
+OAUTH_CLIENT_ID = env.str("OAUTH_CLIENT_ID", default="")
+OAUTH_CLIENT_SECRET = env.str("OAUTH_CLIENT_SECRET", default="")
+
+# --- manage.py serve ----------------------------------------------------------------------
+# On Ctrl-C/SIGTERM, serve asks its web server and worker to stop, waits this long, then kills
+# every process they started (a stuck request thread cannot keep a worker alive).
+SERVE_STOP_TIMEOUT_SECONDS = env.float("SERVE_STOP_TIMEOUT_SECONDS", default=15.0)
