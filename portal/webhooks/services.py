@@ -112,18 +112,20 @@ def webhook_publish(*, project: Project, event_type: str, data: dict | Callable[
     """
     if event_type not in events.EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    is_member = Membership.objects.filter(project=project, user_id=OuterRef("owner_id"))
+    # Every status change of every order passes here: one plain query when nobody listens.
     candidates = [e for e in WebhookEndpoint.unscoped_objects.filter(project=project, disabled_at__isnull=True)
-                  .filter(Exists(is_member)).only("id", "owner_id", "events", "project_id")
-                  if event_type in (e.events or [])]
+                  .only("id", "owner_id", "events", "project_id") if event_type in (e.events or [])]
     if not candidates:
         return []
     readers = audience() if callable(audience) else audience
     if readers is not None:
         readers = set(readers)
         candidates = [e for e in candidates if e.owner_id in readers]
-        if not candidates:
-            return []
+    members = set(Membership.objects.filter(project=project, user_id__in={e.owner_id for e in candidates})
+                  .values_list("user_id", flat=True)) if candidates else set()
+    candidates = [e for e in candidates if e.owner_id in members]
+    if not candidates:
+        return []
     now = timezone.now()
     payload = _payload(event_type, data() if callable(data) else data, now)
     return [_message_create(project=project, endpoint=e, event_type=event_type, payload=payload, now=now).pk
@@ -163,8 +165,9 @@ def _claim(message_id: int) -> datetime | None:
     now = timezone.now()
     claimable = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_stale_after())
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    older_untried = WebhookMessage.unscoped_objects.filter(
-        endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id"), status=MessageStatus.PENDING, attempts=0)
+    older_untried = WebhookMessage.unscoped_objects.filter(  # (project, endpoint, -id) index
+        project_id=OuterRef("project_id"), endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id"),
+        status=MessageStatus.PENDING, attempts=0)
     if WebhookMessage.unscoped_objects.filter(Q(pk=message_id, status=MessageStatus.PENDING) & due & claimable)\
             .filter(~Exists(older_untried)).update(claimed_at=now):
         return now
@@ -173,8 +176,8 @@ def _claim(message_id: int) -> datetime | None:
 
 def _send_next_on_commit(message: WebhookMessage) -> None:
     """Hands over to the endpoint's next message that was never tried (see `_claim`)."""
-    next_id = (WebhookMessage.unscoped_objects.filter(endpoint_id=message.endpoint_id, id__gt=message.pk,
-                                                      status=MessageStatus.PENDING, attempts=0)
+    next_id = (WebhookMessage.unscoped_objects.filter(project_id=message.project_id, endpoint_id=message.endpoint_id,
+                                                      id__gt=message.pk, status=MessageStatus.PENDING, attempts=0)
                .order_by("id").values_list("id", flat=True).first())
     if next_id is not None:
         _send_on_commit(next_id)
