@@ -73,7 +73,7 @@ def test_no_page_scrolls_sideways_on_a_phone(transactional_db, chromium, live_se
     admin.user.save()
     A = f"{live_server.url}/projects/alpha"
     pages = [(member, ["/accounts/login/", "/", f"{A}/", f"{A}/search/?q=", f"{A}/search/?q=label:%22open",
-                      f"{A}/basket/", f"{A}/orders/", f"{A}/orders/{order.pk}/"]),
+                      f"{A}/basket/", f"{A}/orders/", f"{A}/orders/{order.pk}/", f"{A}/settings/webhooks/"]),
              (admin, [f"{A}/orders/", f"{A}/orders/{order.pk}/", "/admin/"])]
     for who, urls in pages:
         context = chromium.new_context(viewport=PHONE)
