@@ -69,7 +69,7 @@ def _history(project, user) -> None:
         OrderDataFile.unscoped_objects.filter(order_id=order.pk, state="DOWNLOADED").update(state_date=when)
 
 
-def test_screenshots_of_the_demo(transactional_db, chromium, live_server, settings):
+def test_screenshots_of_the_demo(transactional_db, chromium, live_server):
     folder = Path(os.environ.get("ORDERLY_SCREENSHOT_DIR") or "docs/screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     call_command("build_demo")

@@ -16,7 +16,7 @@ from portal.catalog.models import DataObject
 from portal.catalog.search_form import query_from_fields
 from portal.tenancy.models import Role
 from tests.conftest import make_member
-from tests.orders.conftest import make_objects, order_of, reload
+from tests.orders.conftest import make_objects, order_of
 
 from .conftest import logged_in
 

@@ -129,5 +129,5 @@ def test_order_history_in_the_admin_and_on_the_order_page(console, member, run_t
     assert "Order events" in change and "files available" in change.lower()
     assert change.lower().count("status changed") == 2 and member.user.email in change
     page = _page(member).get(f"/projects/{member.project.slug}/orders/{order.pk}/").content.decode()
-    history = re.search(r'<table id="order-history">(.*?)</table>', page, re.S).group(1)
+    history = re.search(r'<table id="order-history"[^>]*>(.*?)</table>', page, re.S).group(1)
     assert history.count("<tr>") == 1 + 4 and "RUNNING" in history and "task orders.build" in history
