@@ -26,7 +26,7 @@ class OrderFilters:
 
 def _with_body_relations(qs: QuerySet) -> QuerySet:
     tasks = DatasetTask.unscoped_objects.only(
-        "id", "order_id", "dataset_label", "objects_count", "files_count", "files_size").order_by("id")
+        "id", "order_id", "dataset_label", "objects_count", "files_count", "files_size", "first_position").order_by("id")
     return qs.select_related("owner").prefetch_related(Prefetch("dataset_tasks", queryset=tasks))
 
 
