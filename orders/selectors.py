@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from portal.errors import NotAllowed, NotFound
 from portal.tenancy.models import Project
 
@@ -85,6 +85,23 @@ CSV_COLUMNS = ("id", "creation_date", "expiration_date", "owner__email", "status
 def order_csv_rows(*, project: Project, filters: OrderFilters, chunk_size: int = 2000):
     """Plain tuples by id, fetched in chunks (server-side cursor on PostgreSQL)."""
     return _filtered(project, filters).order_by("id").values_list(*CSV_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+_CSV_DATES = {"creation_date", "expiration_date", "status_date"}
+
+
+def order_csv_copy_sql(*, project: Project, filters: OrderFilters, delimiter: str) -> tuple[str, list]:
+    """PostgreSQL only: `COPY (...) TO STDOUT` of the CSV_COLUMNS rows by id as CSV, dates
+    formatted like `iso_utc` (to the millisecond, truncated, `Z`), NULL dates empty. The
+    database formats the rows: a million orders leave it at the speed of COPY."""
+    aliases = {f"c{i}": F(column) for i, column in enumerate(CSV_COLUMNS)}
+    inner, params = _filtered(project, filters).order_by("id").values(**aliases).query.sql_with_params()
+    outer = ", ".join(
+        f"""to_char(q.c{i} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')""" if column in _CSV_DATES
+        else f"q.c{i}" for i, column in enumerate(CSV_COLUMNS))
+    assert len(delimiter) == 1 and delimiter not in "'\\"
+    return (f"COPY (SELECT {outer} FROM ({inner}) q) TO STDOUT (FORMAT csv, DELIMITER '{delimiter}')",
+            list(params))
 
 
 PAGE_FILE_FIELDS = ("id", "order_id", "product_id", "filename", "size", "mime_type", "state", "state_date",
