@@ -8,8 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0002_dataobject_tags_index'),
-        ('orders', '0005_orderdatafile_soft_parents'),
-        ('tenancy', '0001_initial'),
+        ('orders', '0006_order_events_and_expiry_warning'),
     ]
 
     operations = [
