@@ -3,13 +3,16 @@ streamed ranged reads, whole-or-nothing writes, folder deletes, exclusive writes
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.catalog import storage
-from portal.catalog.models import StorageTier
+from portal.catalog.models import DataFile, StorageTier
 from portal.files.ranges import ShortRead
+from portal.tenancy.models import Project
+from portal.tenancy.scope import project_scope
 
 from .factories import DataFileFactory
 
@@ -124,3 +127,38 @@ def test_a_bad_storage_url_is_a_configuration_error(settings):
     settings.CACHE_STORAGE_URL = "s3://bucket/x?colour=blue"
     with pytest.raises(ImproperlyConfigured):
         storage.Locator().exists(storage.ORDER_CACHE, "a")
+
+
+def test_load_catalog_stores_files_in_the_buckets(s3_storage, project, tmp_path):
+    from django.core.management import call_command
+
+    (tmp_path / "a.tif").write_bytes(b"raw A" * 100)
+    (tmp_path / "b.tif").write_bytes(b"raw B on tape")
+    (tmp_path / "m.json").write_text(json.dumps({"datasets": [{"label": "Scenes", "objects": [
+        {"label": "A", "files": [{"dataType": "RAWDATA", "path": "a.tif", "tier": "ONLINE"}]},
+        {"label": "B", "files": [{"dataType": "RAWDATA", "path": "b.tif", "tier": "NEARLINE"}]}]}]}))
+    call_command("load_catalog", project.slug, str(tmp_path / "m.json"))
+    with project_scope(project):
+        online = DataFile.objects.get(tier=StorageTier.ONLINE)
+        nearline = DataFile.objects.get(tier=StorageTier.NEARLINE)
+    assert s3_storage.keys() == sorted([f"online/{online.location}", f"nearline/{nearline.location}"])
+    with storage.open_online(online) as handle:
+        assert handle.read() == b"raw A" * 100
+    call_command("load_catalog", project.slug, str(tmp_path / "m.json"))  # idempotent
+    assert len(s3_storage.keys()) == 2
+
+
+def test_build_demo_writes_its_files_to_the_buckets(s3_storage):
+    from django.core.management import call_command
+    from PIL import Image
+
+    call_command("build_demo")
+    project = Project.objects.get(slug="demo")
+    with project_scope(project):
+        quicklook = DataFile.objects.filter(data_type="QUICKLOOK_SD").first()
+        nearline = DataFile.objects.filter(tier=StorageTier.NEARLINE).first()
+        with storage.open_online(quicklook) as handle:
+            assert Image.open(handle).size == (96, 96)
+    assert s3_storage.keys(f"online/{quicklook.location}") and s3_storage.keys(f"nearline/{nearline.location}")
+    with storage.Locator().open(StorageTier.NEARLINE, nearline.location) as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == nearline.sha256
