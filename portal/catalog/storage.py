@@ -500,6 +500,21 @@ class Locator:
         return None
 
 
+def storage_check() -> str:
+    """"ok" when every area's storage answers (a one-key listing of each bucket prefix, the
+    local roots exist or can be made), else what fails: for readiness probes."""
+    for area in _ROOT_SETTINGS:
+        bucket = object_bucket(area)
+        try:
+            if bucket is None:
+                tier_root(area).mkdir(parents=True, exist_ok=True)
+            else:
+                bucket.client.list_objects_v2(Bucket=bucket.bucket, Prefix=bucket.prefix, MaxKeys=1)
+        except Exception as exc:  # probes report, they do not raise
+            return f"error: {area} storage: {exc.__class__.__name__}"
+    return "ok"
+
+
 # --- writing ------------------------------------------------------------------------------
 
 def _write_atomically(target: Path, chunks: Iterable[bytes]) -> None:

@@ -222,9 +222,11 @@ CACHE_STORAGE_URL = env.str("ORDERLY_CACHE_STORAGE_URL", default="")
 # --- Orders (orders app) ----------------------------------------------------------------
 # A STAGING sub-order whose worker has not reported for this long is dispatched again.
 ORDER_STAGING_STALE_SECONDS = env.int("ORDER_STAGING_STALE_SECONDS", default=300)
+# How often beat looks for such sub-orders (and for builds whose task was lost, e.g. with Redis).
+ORDER_STUCK_SWEEP_SECONDS = env.float("ORDER_STUCK_SWEEP_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE.update({
     "orders-expire": {"task": "orders.expire_sweep", "schedule": 300.0},
-    "orders-stuck-staging": {"task": "orders.stuck_sweep", "schedule": 120.0},
+    "orders-stuck-staging": {"task": "orders.stuck_sweep", "schedule": ORDER_STUCK_SWEEP_SECONDS},
     # Weekday mornings (the task also checks the weekday itself).
     "orders-reminders": {"task": "orders.remind_sweep",
                          "schedule": crontab(minute=0, hour=8, day_of_week="mon-fri")},

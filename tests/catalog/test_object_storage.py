@@ -162,3 +162,12 @@ def test_build_demo_writes_its_files_to_the_buckets(s3_storage):
     assert s3_storage.keys(f"online/{quicklook.location}") and s3_storage.keys(f"nearline/{nearline.location}")
     with storage.Locator().open(StorageTier.NEARLINE, nearline.location) as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == nearline.sha256
+
+
+def test_readiness_checks_the_object_storage(client, s3_storage, settings):
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["storage"] == "ok"
+    settings.CACHE_STORAGE_URL = f"s3://no-such-bucket/x?endpoint_url={s3_storage.endpoint}&region=us-east-1"
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["status"] == "error"
+    assert response.json()["storage"].startswith("error: ORDER_CACHE storage")
