@@ -14,7 +14,6 @@ redelivery) simply starts that preparation again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 import uuid
