@@ -157,6 +157,8 @@ class DataFileDownloadApi(ProjectAPIView):
             return response
         try:
             storage.Locator().size(StorageTier.ONLINE, data_file.location)  # fail now (clean 404), not mid-stream
+        except storage.StorageUnavailable:
+            raise  # 503: the store is down, the file is fine
         except (OSError, storage.StorageError):
             raise ApiError(404, codes.FILE_UNREADABLE)
         # The whole file goes as a FileResponse: the server may use sendfile.

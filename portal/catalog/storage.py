@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlparse
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.errors import Unavailable
 from portal.files.ranges import ShortRead, read_range
 
 from .models import StorageTier
@@ -46,6 +47,14 @@ CHUNK_SIZE = 1024 * 1024
 
 class StorageError(RuntimeError):
     pass
+
+
+class StorageUnavailable(StorageError, Unavailable):
+    """The object store cannot be reached (connection refused, timeout, 5xx): nothing is wrong
+    with the file, try again later (503 at the API edge)."""
+
+    def __init__(self, message: str):
+        Unavailable.__init__(self, "STORAGE_UNAVAILABLE", message)
 
 
 class NotOnline(StorageError):
@@ -188,7 +197,13 @@ def _bucket_for(url: str, folder: str) -> _Bucket:
             raise ImproperlyConfigured(f"unknown storage URL option {name!r} (endpoint_url, region)")
         options[_URL_OPTIONS[name]] = values[-1]
     prefix = "/".join(part for part in (parsed.path.strip("/"), folder) if part)
-    s3 = S3Storage(bucket_name=parsed.netloc, location=prefix, file_overwrite=True, **options)
+    from botocore.config import Config
+
+    # Few, quick retries: a store that is down answers 503 at the edge in seconds, not minutes.
+    client_config = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3},
+                           max_pool_connections=20)
+    s3 = S3Storage(bucket_name=parsed.netloc, location=prefix, file_overwrite=True, client_config=client_config,
+                   **options)
     return _Bucket(storage=s3, bucket=parsed.netloc, prefix=f"{prefix}/" if prefix else "")
 
 
@@ -209,6 +224,16 @@ def online_object_storage():
 def _missing(exc) -> bool:
     error = getattr(exc, "response", {}).get("Error", {})
     return str(error.get("Code")) in ("404", "NoSuchKey", "NotFound")
+
+
+def _storage_error(exc: Exception, key: str) -> StorageError:
+    """The Locator's error for a failed object storage call: unreachable, or a plain failure."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0
+    if isinstance(exc, BotoConnectionError) or status >= 500:
+        return StorageUnavailable(f"object storage unreachable ({exc.__class__.__name__}) reading {key!r}")
+    return StorageError(f"object storage: {exc}")
 
 
 class _ObjectReader(io.RawIOBase):
@@ -258,7 +283,10 @@ class _ObjectReader(io.RawIOBase):
                     raise FileNotFoundError(f"no object {self._key!r}") from exc
                 if "InvalidRange" in str(exc):  # at or past the end
                     return 0
-                raise OSError(f"object storage: {exc}") from exc
+                error = _storage_error(exc, self._key)
+                if isinstance(error, StorageUnavailable):
+                    raise error from exc
+                raise OSError(str(error)) from exc
             self._body = reply["Body"]
         data = self._body.read(len(buffer))
         buffer[: len(data)] = data
@@ -304,7 +332,7 @@ class _ObjectBackend:
                 raise FileNotFoundError(f"no object {key!r}") from exc
             if isinstance(exc, (OSError, StorageError)):
                 raise
-            raise StorageError(f"object storage: {exc}") from exc
+            raise _storage_error(exc, key) from exc
 
     def open(self, key: str) -> BinaryIO:
         return io.BufferedReader(_ObjectReader(self.bucket, key), buffer_size=CHUNK_SIZE)
@@ -356,7 +384,7 @@ class _ObjectBackend:
                 Config=TransferConfig(multipart_threshold=16 * CHUNK_SIZE, multipart_chunksize=16 * CHUNK_SIZE,
                                       use_threads=False))
         except (Boto3Error, BotoCoreError, ClientError) as exc:
-            raise StorageError(f"object storage: {exc}") from exc
+            raise _storage_error(exc, key) from exc
         return True
 
     def delete(self, key: str) -> None:
@@ -371,7 +399,7 @@ class _ObjectBackend:
                     client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
         except Exception as exc:
             if not _missing(exc):
-                raise StorageError(f"object storage: {exc}") from exc
+                raise _storage_error(exc, key) from exc
 
 
 # --- the one door to bytes -----------------------------------------------------------------
@@ -444,6 +472,8 @@ class Locator:
             if s3 is not None:
                 return s3.exists(self._check_key(area, key))
             return os.path.exists(self.path(area, key))
+        except StorageUnavailable:
+            raise
         except StorageError:
             return False
 
@@ -484,13 +514,17 @@ class Locator:
             except FileNotFoundError:
                 pass
 
-    def problem(self, area: str, key: str, size: int, *, missing: str) -> str | None:
+    def problem(self, area: str, key: str, size: int, *, missing: str, trust_online: bool = True) -> str | None:
         """None when the bytes are there with the expected size, else why not (one `stat`, or
-        one HEAD on object storage; the content-addressed ONLINE tier there is checked when read)."""
-        if area == StorageTier.ONLINE and not self.is_local(area):
+        one HEAD on object storage, where the content-addressed ONLINE tier is trusted, checked
+        when read, unless `trust_online` is False). StorageUnavailable when the store cannot
+        be reached: that is no problem of the file."""
+        if area == StorageTier.ONLINE and trust_online and not self.is_local(area):
             return None
         try:
             actual = self.size(area, key)
+        except StorageUnavailable:
+            raise
         except StorageError as exc:
             return str(exc)
         except OSError:
@@ -618,6 +652,8 @@ def restore_nearline(data_file, target_path=None, *, area: str | None = None, ke
     try:
         source = locator.open(data_file.tier, data_file.location)
         source.peek(1)  # a missing object fails here (its first GET), not mid-copy
+    except StorageUnavailable:
+        raise  # nothing is wrong with the file: the caller tries again later
     except (FileNotFoundError, StorageError) as exc:
         raise RestoreFailed(f"{data_file.filename} is missing from {data_file.tier} storage") from exc
 
@@ -645,7 +681,7 @@ def restore_nearline(data_file, target_path=None, *, area: str | None = None, ke
         name = key if target is None else target.name
         raise RestoreFailed(f"could not write {name}: {exc.strerror or exc}") from exc
     except StorageError as exc:
-        if isinstance(exc, RestoreFailed):
+        if isinstance(exc, (RestoreFailed, StorageUnavailable)):
             raise
         raise RestoreFailed(f"could not write {data_file.filename}: {exc}") from exc
     return target

@@ -165,3 +165,25 @@ def test_a_missing_restored_copy_goes_to_notice_txt_not_a_broken_zip(s3_storage,
         assert "NOTICE.txt" in archive.namelist() and tape.filename not in archive.namelist()
         assert "missing from the order cache" in archive.read("NOTICE.txt").decode()
     assert reload(order) and OrderDataFile.unscoped_objects.get(pk=tape.pk).state == FileState.DOWNLOAD_ERROR
+
+
+def test_an_unreachable_object_store_is_503_and_marks_nothing(s3_storage, member, run_tasks, settings):
+    from tests.conftest import free_port
+
+    objects, contents = _catalog(member.project)
+    order = reload(order_of(member, objects[:1], run=run_tasks))
+    files = list(OrderDataFile.unscoped_objects.filter(order_id=order.pk).order_by("id"))
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    for name in ("ONLINE_STORAGE_URL", "NEARLINE_STORAGE_URL", "CACHE_STORAGE_URL"):
+        setattr(settings, name, getattr(settings, name).replace(s3_storage.endpoint, down))
+    for f in files:
+        response = member.client.get(f"{API}/orders/files/{f.pk}")
+        assert response.status_code == 503, response.content
+        assert response.json()["messages"] == ["STORAGE_UNAVAILABLE"]
+    assert set(OrderDataFile.unscoped_objects.filter(order_id=order.pk).values_list("state", flat=True)) == {
+        FileState.AVAILABLE}  # nothing is wrong with the files: nothing marked
+    data_file = DataFile.unscoped_objects.get(pk=files[0].data_file_id)
+    catalog = member.client.get(f"/api/v1/rs-catalog/{objects[0].ip_id}/files/{data_file.checksum}")
+    assert catalog.status_code == 503
+    ready = member.client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["storage"].startswith("error: ONLINE storage")
