@@ -14,7 +14,6 @@ spooled to disk: the RSS stays flat whatever the size).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from zip_bench import MiB, ROOT, RssWatcher, curl, free_port, write_file
+from zip_bench import MiB, ROOT, RssWatcher, bench_catalog_files, bench_order, curl, free_port, write_file
 
 
 def wait_for(url: str) -> None:
@@ -70,11 +69,10 @@ def main() -> None:
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
         django.setup()
         from django.core.management import call_command
-        from django.utils import timezone
 
-        from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+        from orders.models import OrderDataFile
         from portal.catalog import storage
-        from portal.catalog.models import DataFile, DataObject, Dataset, StorageTier
+        from portal.catalog.models import Dataset, StorageTier
         from portal.tenancy.models import Membership, Project, Role, User
         from portal.tenancy.services import token_issue
 
@@ -94,33 +92,11 @@ def main() -> None:
             tmp.unlink()
             return digests, location
 
-        def catalog_files(indexes: list[int], size: int) -> list[DataFile]:
-            stored = [store(i, size) for i in indexes]
-            now = timezone.now()
-            objects = DataObject.unscoped_objects.bulk_create(
-                [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
-                            creation_date=now) for i in indexes])
-            return DataFile.unscoped_objects.bulk_create(
-                [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
-                          size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
-                          location=location) for i, obj, (d, location) in zip(indexes, objects, stored)])
+        def catalog_files(indexes: list[int], size: int):
+            return bench_catalog_files(project, dataset, indexes, [store(i, size) for i in indexes])
 
-        def order_of(files: list[DataFile], label: str) -> Order:
-            now = timezone.now()
-            order = Order.unscoped_objects.create(
-                project=project, owner=user, label=label, creation_date=now, status=OrderStatus.DONE,
-                expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
-            task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
-                                                       dataset_label="B", dataset_ip_id=dataset.ip_id)
-            sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
-                                                   state=SubOrderState.STAGED)
-            OrderDataFile.unscoped_objects.bulk_create(
-                [OrderDataFile(project=project, order=order, sub_order=sub, data_file=f,
-                               product_id=f"URN:AIP:DATA:bench:{f.pk}:V1", data_type=f.data_type,
-                               filename=f.filename, mime_type=f.mime_type, size=f.size, checksum=f.checksum,
-                               sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
-                               state=FileState.AVAILABLE) for f in files])
-            return order
+        def order_of(files, label: str):
+            return bench_order(project, user, dataset, files, label)
 
         per_file = args.mb * MiB // args.files
         print(f"uploading {args.files} objects of {per_file / MiB:.1f} MiB and one of "

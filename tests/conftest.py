@@ -140,6 +140,27 @@ class ObjectStore:
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
+def database_url() -> str:
+    """The URL of the test database, for processes the test starts (not the configured one)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def wait_until(predicate, timeout: float, what: str, details=lambda: "") -> None:
+    """Polls `predicate` until it is true; AssertionError (with `details()`) after `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}\n{details()}")
+
+
 def free_port() -> int:
     import socket
 

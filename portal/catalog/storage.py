@@ -351,16 +351,7 @@ class _ObjectBackend:
         if length <= 0:
             return
         body = self._call("get_object", key, Range=f"bytes={start}-{start + length - 1}")["Body"]
-        remaining = length
-        try:
-            while remaining > 0:
-                chunk = body.read(min(chunk_size, remaining))
-                if not chunk:
-                    raise ShortRead(f"{remaining} bytes missing at the end of the object")
-                remaining -= len(chunk)
-                yield chunk
-        finally:
-            body.close()
+        yield from read_range(body, 0, length, chunk_size)  # the body starts at `start`
 
     def write(self, key: str, chunks: Iterable[bytes], *, exclusive: bool) -> bool:
         if exclusive:  # a conditional PUT: the first writer wins (small objects only)

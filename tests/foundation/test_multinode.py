@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from orders.models import FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
 from portal.catalog.models import DataType, StorageTier
 from tests.catalog.factories import DataFileFactory, DataObjectFactory, DatasetFactory
-from tests.conftest import free_port, make_member, wait_for_http
+from tests.conftest import database_url, free_port, make_member, wait_for_http, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = 48
@@ -34,12 +33,6 @@ SIZE = 40_000
 
 pytestmark = [pytest.mark.worker, pytest.mark.multinode, pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL shared by processes")]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class Cluster:
@@ -53,7 +46,7 @@ class Cluster:
         data_dir = self.tmp / name  # no shared disk: every node its own data dir
         data_dir.mkdir(exist_ok=True)
         return dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings.test", ORDERLY_DATA_DIR=str(data_dir),
-                    DATABASE_URL=_database_url(), CELERY_BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
+                    DATABASE_URL=database_url(), CELERY_BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
                     SECRET_KEY="multinode-test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
                     ORDERLY_ONLINE_STORAGE_URL=settings.ONLINE_STORAGE_URL,
                     ORDERLY_NEARLINE_STORAGE_URL=settings.NEARLINE_STORAGE_URL,
@@ -112,15 +105,6 @@ def _post(url: str, token: str, project: str, body: dict) -> tuple[int, dict]:
         return response.status, json.loads(response.read() or b"{}")
 
 
-def _wait(predicate, timeout: float, what: str, cluster: Cluster):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}\n{cluster.logs()}")
-
-
 def _states(order_id: int) -> dict[str, int]:
     out: dict[str, int] = {}
     for state in OrderDataFile.unscoped_objects.filter(order_id=order_id).values_list("state", flat=True):
@@ -165,15 +149,16 @@ def test_web_and_workers_on_separate_nodes_share_only_database_redis_and_s3(s3_s
         order_id = created["content"]["id"]
 
         # Mid-staging: one worker dies without warning, then Redis restarts (its queue is lost).
-        _wait(lambda: _states(order_id).get(FileState.AVAILABLE, 0) >= 6, 90, "staging to start", cluster)
+        wait_until(lambda: _states(order_id).get(FileState.AVAILABLE, 0) >= 6, 90, "staging to start",
+                   cluster.logs)
         cluster.kill("worker1")
         cluster.kill("redis")
         killed_at = _states(order_id)
         assert killed_at.get(FileState.PENDING, 0) > 0, f"staging had already finished: {killed_at}"
         cluster.start_redis()
 
-        _wait(lambda: Order.unscoped_objects.get(pk=order_id).status == OrderStatus.DONE, 150,
-              "the order to complete", cluster)
+        wait_until(lambda: Order.unscoped_objects.get(pk=order_id).status == OrderStatus.DONE, 150,
+              "the order to complete", cluster.logs)
         states = _states(order_id)
         assert states == {FileState.AVAILABLE: FILES}, states
         files = OrderDataFile.unscoped_objects.filter(order_id=order_id)
@@ -194,6 +179,7 @@ def test_web_and_workers_on_separate_nodes_share_only_database_redis_and_s3(s3_s
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             assert {name: archive.read(name) for name in contents} == contents
         # marked by the web process once the last chunk was taken
-        _wait(lambda: _states(order_id) == {FileState.DOWNLOADED: FILES}, 30, "the files marked DOWNLOADED", cluster)
+        wait_until(lambda: _states(order_id) == {FileState.DOWNLOADED: FILES}, 30, "the files marked DOWNLOADED",
+                   cluster.logs)
     finally:
         cluster.stop_all()
