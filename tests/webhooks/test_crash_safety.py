@@ -22,7 +22,7 @@ from portal.tenancy.scope import project_scope
 from portal.webhooks import services
 from portal.webhooks.models import MessageStatus, WebhookAttempt, WebhookMessage
 from tests.orders.conftest import fill_basket, make_objects
-from tests.orders.test_crash_safety import _database_url, _wait
+from tests.conftest import database_url as _database_url, wait_until as _wait
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from portal.webhooks import services
 from portal.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tests.conftest import make_member
 from tests.orders.conftest import ORDERS_URL, fill_basket, make_objects, order_of
-from tests.orders.test_crash_safety import _wait
+from tests.conftest import wait_until as _wait
 
 HOOKS = "/api/v1/webhooks"
 ORDER_EVENTS = ["order.created", "order.status_changed", "order.files_available", "order.waiting_for_user",
