@@ -97,3 +97,8 @@ class DeliveryRequestKey(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "user", "key"], name="delivery_request_key_unique")]
+
+
+# Download orders live in their own package; their models belong to this app.
+from .downloadorders.models import (  # noqa: E402,F401
+    ConversionPreset, DownloadOrder, DownloadOrderEvent, DownloadOrderStatus, DownloadOrderTarget)

@@ -1,0 +1,207 @@
+"""Building a download order's package: the delivery preparation hands it over here (one
+hook in `deliveries.preparation.delivery_build`, after the claim).
+
+    plan (names, renditions, conversions) -> reserve cache space (an estimate; the real size
+    is written once known) -> copy every source file while verifying it -> convert, in a
+    pool of threads as large as the worker's cores -> zip (files, SHA256SUMS, NOTICE.txt for
+    files a conversion could not handle) -> artifacts -> the order Completed (or Failed when
+    nothing could be delivered), in the transaction that marks the delivery done.
+
+It reuses the delivery worker (claim token, progress, reservation, archive writer, artifacts),
+so a download order is prepared, retried, freed and evicted like any delivery.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from portal.catalog.models import StorageTier
+from portal.files.names import sanitize_filename
+from portal.files.zip_layout import ZipEntry, ZipLayout, sha256sums_content
+
+from .. import codes as delivery_codes
+from .. import conversions
+from ..models import DeliveryArtifact, DeliveryStatus
+from ..preparation import ARCHIVE_NAME, FILES_DIR, LostClaim, PrepareFailed, _copy_online, _finish, _reserve, \
+    _restore_nearline, _Worker, _write_archive
+from . import codes, selectors
+from .models import DownloadOrder
+from .transitions import Action, download_order_transition
+
+log = logging.getLogger(__name__)
+
+SOURCES_DIR = "sources"
+
+
+def conversion_threads() -> int:
+    """Every core this worker may use (ORDERLY_CONVERSION_THREADS to cap it)."""
+    configured = int(getattr(settings, "CONVERSION_THREADS", 0) or 0)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, configured or cores)
+
+
+def _notice(failures: list[tuple[str, str]]) -> bytes:
+    return "".join(f"Failed to convert file ({name}): {reason}.\n" for name, reason in failures).encode("utf-8")
+
+
+def _additional_info(failures: list[tuple[str, str]], delivered: int) -> str:
+    if not failures:
+        return ""
+    listed = "; ".join(f"{name} ({reason})" for name, reason in failures[:20])
+    more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
+    head = (f"{len(failures)} file(s) could not be converted and are listed in {codes.NOTICE_NAME}"
+            if delivered else "No file could be delivered")
+    return f"{head}: {listed}{more}."
+
+
+def _copy_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_dir: Path) -> dict[int, Path]:
+    """Each source file once, verified against the catalog's SHA-256 (NEARLINE ones restored)."""
+    paths: dict[int, Path] = {}
+    for planned in plan:
+        source = planned.source
+        if source.pk in paths:
+            continue
+        target = sources_dir / str(source.pk)
+        if source.tier == StorageTier.NEARLINE:
+            _restore_nearline(worker, source, target)
+        else:
+            _copy_online(worker, source, target)
+        paths[source.pk] = target
+        worker.report_file_done()
+    return paths
+
+
+def _place(source: Path, target: Path, *, last_use: bool) -> None:
+    if last_use:
+        os.replace(source, target)
+    else:
+        shutil.copyfile(source, target)
+
+
+def _convert_all(worker: _Worker, plan, sources: dict[int, Path], files_dir: Path):
+    """Runs every conversion (threads), places every file; returns (delivered, failures) where
+    delivered is a list of (name, PackageFile with the facts of the delivered bytes)."""
+    uses: dict[int, int] = {}
+    for planned in plan:
+        uses[planned.source.pk] = uses.get(planned.source.pk, 0) + 1
+    delivered, failures = [], []
+    converting = [p for p in plan if p.steps]
+    converted_sources = {p.source.pk for p in converting}
+    with ThreadPoolExecutor(max_workers=conversion_threads(), thread_name_prefix="convert") as pool:
+        futures = {pool.submit(conversions.convert, source=sources[p.source.pk], filename=p.name,
+                               mime_type=p.source.mime_type, steps=list(p.steps), target_dir=files_dir): p
+                   for p in converting}
+        # Unconverted files are placed while the pool works (conversions only read the sources).
+        for planned in (p for p in plan if not p.steps):
+            uses[planned.source.pk] -= 1
+            delivered.append((planned.name, planned.source))
+            _place(sources[planned.source.pk], files_dir / planned.name,
+                   last_use=uses[planned.source.pk] == 0 and planned.source.pk not in converted_sources)
+        for future, planned in futures.items():
+            try:
+                result = future.result()
+            except conversions.ConversionFailed as exc:
+                failures.append((planned.name, exc.reason))
+                log.info("download order conversion of %s failed: %s", planned.name, exc.reason)
+            else:
+                os.replace(result.path, files_dir / planned.name)
+                d = result.digests
+                delivered.append((planned.name, replace(planned.source, filename=planned.name, size=d.size,
+                                                        crc32=d.crc32, checksum=d.md5, sha256=d.sha256,
+                                                        mime_type=result.mime_type)))
+            worker.prepared += planned.source.size
+            worker.report_file_done()
+    delivered.sort(key=lambda pair: pair[0].encode("utf-8"))
+    return delivered, failures
+
+
+def _layout(delivered, failures, files_dir: Path) -> ZipLayout:
+    entries = [ZipEntry.from_path(name, files_dir / name, size=f.size, crc32=f.crc32, sha256=f.sha256)
+               for name, f in delivered]
+    entries.append(ZipEntry.from_bytes(codes.SUMS_NAME, sha256sums_content((n, f.sha256) for n, f in delivered)))
+    if failures:
+        entries.append(ZipEntry.from_bytes(codes.NOTICE_NAME, _notice(failures)))
+    entries.sort(key=lambda e: e.name.encode("utf-8"))
+    return ZipLayout(entries)
+
+
+def _fail_order(project, download_order_id: int, message: str) -> None:
+    download_order_transition(project=project, download_order_id=download_order_id, action=Action.FAIL,
+                              reason=message[:500], additional_info=message[:4000])
+
+
+def download_order_build(worker: _Worker, folder: Path) -> str:
+    """Prepares the package of the download order behind `worker.delivery` (claimed)."""
+    project, delivery = worker.project, worker.delivery
+    order = DownloadOrder.objects.filter(project=project, delivery=delivery).first()
+    if order is None:
+        raise PrepareFailed(delivery_codes.NOT_EXIST, f"{delivery.catalog_id} names no download order.")
+    download_order_transition(project=project, download_order_id=order.pk, action=Action.PROCESS,
+                              reason="preparation started", additional_info="")
+    try:
+        return _build(worker, folder, order)
+    except PrepareFailed as exc:
+        _fail_order(project, order.pk, exc.message)
+        raise
+    except LostClaim:
+        raise  # deleted, rebuilt or taken over: whoever holds it now sets the order's status
+    except Exception as exc:  # the delivery task marks the delivery in error; the order follows it
+        _fail_order(project, order.pk, f"The package could not be prepared ({type(exc).__name__}).")
+        raise
+
+
+def _build(worker: _Worker, folder: Path, order: DownloadOrder) -> str:
+    project = worker.project
+    plan = selectors.package_plan(project=project, download_order=order)
+    if not plan:
+        raise PrepareFailed(delivery_codes.NOT_EXIST,
+                            "No file of the requested renditions exists for the order's targets.")
+    source_bytes = sum({p.source.pk: p.source.size for p in plan}.values())
+    # Converted sizes are unknown until converted: reserve sources + outputs + zip at their sizes.
+    estimate = source_bytes + 2 * sum(p.source.size for p in plan)
+    worker.total = source_bytes + sum(p.source.size for p in plan if p.steps) + 1
+    _reserve(worker, estimate, 0)
+    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted run left is started over
+    files_dir, sources_dir = folder / FILES_DIR, folder / SOURCES_DIR
+    files_dir.mkdir(parents=True, exist_ok=True)
+    sources_dir.mkdir(parents=True, exist_ok=True)
+    sources = _copy_sources(worker, plan, sources_dir)
+    delivered, failures = _convert_all(worker, plan, sources, files_dir)
+    shutil.rmtree(sources_dir, ignore_errors=True)
+    if not delivered:
+        raise PrepareFailed(delivery_codes.INVALID, _additional_info(failures, 0))
+    layout = _layout(delivered, failures, files_dir)
+    worker.total = worker.prepared + len(layout)
+    archive_sha = _write_archive(worker, layout, folder / ARCHIVE_NAME)
+    footprint = sum(f.size for _, f in delivered) + len(layout)
+    files = [f for _, f in delivered]
+    info = _additional_info(failures, len(delivered))
+    with transaction.atomic():
+        worker._mine().update(size=len(layout), bytes_to_prepare=footprint)
+        _finish(worker, files, None, [(name, i) for i, (name, _) in enumerate(delivered)], archive_sha, len(layout))
+        if order.zip_filename:
+            archive = DeliveryArtifact.objects.get(project=project, delivery=worker.delivery,
+                                                   item_key=delivery_codes.ARCHIVE_ITEM_KEY)
+            archive.meta_data = {**archive.meta_data, "filename": zip_name(order.zip_filename)}
+            archive.save(update_fields=["meta_data"])
+        download_order_transition(project=project, download_order_id=order.pk, action=Action.COMPLETE,
+                                  reason=f"{len(delivered)} file(s) delivered, {len(failures)} failed",
+                                  additional_info=info)
+    log.info("download order %s of %s: %d files delivered, %d conversions failed", order.pk, project.slug,
+             len(delivered), len(failures))
+    return DeliveryStatus.DONE
+
+
+def zip_name(zip_filename: str) -> str:
+    name = sanitize_filename(zip_filename)
+    return name if name.lower().endswith(".zip") else f"{name}.zip"
