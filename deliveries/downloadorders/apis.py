@@ -191,7 +191,8 @@ class DownloadOrderInputSerializer(serializers.Serializer):
 # --- views -------------------------------------------------------------------------------------
 
 class DownloadOrdersApi(ProjectAPIView):
-    @extend_schema(parameters=[OpenApiParameter("skip", int, required=False),
+    @extend_schema(operation_id="downloadorders_list",
+                   parameters=[OpenApiParameter("skip", int, required=False),
                                OpenApiParameter("take", int, required=False, description="At most 100.")],
                    responses={200: None})
     def get(self, request):
@@ -206,7 +207,7 @@ class DownloadOrdersApi(ProjectAPIView):
         return Response(_page_body(request, path=reverse("downloadorder-list"), items=items, total=total,
                                    skip=skip, take=take, project_slug=project.slug))
 
-    @extend_schema(request=DownloadOrderInputSerializer,
+    @extend_schema(operation_id="downloadorders_create", request=DownloadOrderInputSerializer,
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
                    responses={201: None, 400: None})
     def post(self, request):
@@ -224,7 +225,8 @@ class DownloadOrdersApi(ProjectAPIView):
 
 
 class DownloadOrderApi(ProjectAPIView):
-    @extend_schema(parameters=[OpenApiParameter("If-Modified-Since", str, OpenApiParameter.HEADER,
+    @extend_schema(operation_id="downloadorders_get",
+                   parameters=[OpenApiParameter("If-Modified-Since", str, OpenApiParameter.HEADER,
                                                 required=False)],
                    responses={200: None, 304: None, 403: None, 404: None})
     def get(self, request, downloadOrderId: int):
@@ -244,7 +246,8 @@ class DownloadOrderApi(ProjectAPIView):
 
 
 class DownloadOrderTargetsApi(ProjectAPIView):
-    @extend_schema(parameters=[OpenApiParameter("skip", int, required=False),
+    @extend_schema(operation_id="downloadorders_targets_list",
+                   parameters=[OpenApiParameter("skip", int, required=False),
                                OpenApiParameter("take", int, required=False)],
                    responses={200: None, 403: None, 404: None})
     def get(self, request, downloadOrderId: int):
@@ -266,7 +269,7 @@ class DownloadOrderTargetsApi(ProjectAPIView):
 
 
 class DownloadOrderTargetApi(ProjectAPIView):
-    @extend_schema(responses={200: None, 403: None, 404: None})
+    @extend_schema(operation_id="downloadorders_target_get", responses={200: None, 403: None, 404: None})
     def get(self, request, downloadOrderId: int, entityId: str):
         """One target: its entity link, and the renditions and conversions that apply to it."""
         project = request.access.project

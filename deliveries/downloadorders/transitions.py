@@ -53,10 +53,10 @@ def download_order_transition(*, project: Project, download_order_id: int, actio
     target = TARGET[action]
     if row["status"] == target and not changes:
         return False
-    fields = dict(changes, status=target, modified_at=timezone.now())
     if user is not None:
-        fields["modified_by"] = user
-    DownloadOrder.objects.filter(project=project, id=download_order_id).update(**fields)
+        changes["modified_by"] = user
+    DownloadOrder.objects.filter(project=project, id=download_order_id).update(status=target,
+                                                                              modified_at=timezone.now(), **changes)
     if row["status"] != target:
         history.download_order_event_record(project=project, download_order_id=download_order_id,
                                             from_status=row["status"], to_status=target, reason=reason)
