@@ -32,7 +32,11 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         if obj is None:
             return super().changeform_view(request, object_id, form_url, extra_context)
         with project_scope(getattr(obj, self.project_field)):
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            # Inline formsets query while the template renders: render inside the scope too.
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+            return response
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "project" and not request.user.is_superuser:
