@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, pages
 
 P = "api/downloadorders"
 
@@ -12,4 +12,7 @@ urlpatterns = [
          name="downloadorder-targets"),
     path(f"{P}/<int:downloadOrderId>/targets/<str:entityId>", apis.DownloadOrderTargetApi.as_view(),
          name="downloadorder-target"),
+    path("projects/<slug:slug>/downloadorders/new", pages.download_order_create, name="page-downloadorder-create"),
+    path("projects/<slug:slug>/downloadorders/<int:download_order_id>/", pages.download_order_detail,
+         name="page-downloadorder"),
 ]
