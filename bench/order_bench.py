@@ -93,8 +93,8 @@ def main() -> None:
     try:
         from basket.services import SelectionRequest, basket_add_selection
         from orders import build, dispatch, services
-        from orders.staging import suborder_stage
         from orders.models import FileState, Order, OrderDataFile, SubOrder, SubOrderState
+        from orders.staging import suborder_stage
         from portal.tenancy.models import Membership, Project, Role, User
         from portal.tenancy.scope import project_scope
 

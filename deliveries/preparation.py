@@ -13,7 +13,6 @@ task run twice (acks_late redelivery) simply starts that preparation again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil

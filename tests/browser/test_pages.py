@@ -8,8 +8,8 @@ import re
 import pytest
 
 from orders import build, progress, services
-from orders.staging import suborder_stage
 from orders.models import Order, OrderDataFile, SubOrder, SubOrderState
+from orders.staging import suborder_stage
 from portal.tenancy.scope import project_scope
 from tests.conftest import make_member
 from tests.orders.conftest import fill_basket, make_objects, reload
