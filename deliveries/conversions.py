@@ -17,6 +17,7 @@ resizes and encodes; zlib while it compresses).
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 import uuid
@@ -161,10 +162,14 @@ def _for_format(image: Image.Image, pil_format: str) -> Image.Image:
     return image
 
 
-def _image_steps(source: Path, steps: list[dict], filename: str, out) -> tuple[str, str]:
+def _opened(source: "Path | bytes"):
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
+
+
+def _image_steps(source: "Path | bytes", steps: list[dict], filename: str, out) -> tuple[str, str]:
     """Opens the image, applies the format and size steps, encodes into `out`."""
     try:
-        image = Image.open(source)
+        image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
         image.load()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise ConversionFailed(f"not an image Pillow can read ({type(exc).__name__})") from None
@@ -184,16 +189,16 @@ def _image_steps(source: Path, steps: list[dict], filename: str, out) -> tuple[s
     return stem + extension, mime_type
 
 
-def _write(source: Path, image_steps: list[dict], filename: str, mime_type: str, out) -> tuple[str, str]:
+def _write(source: "Path | bytes", image_steps: list[dict], filename: str, mime_type: str, out) -> tuple[str, str]:
     if image_steps:
         return _image_steps(source, image_steps, filename, out)
-    with open(source, "rb") as src:
+    with _opened(source) as src:
         shutil.copyfileobj(src, out, storage.CHUNK_SIZE)
     return filename, mime_type
 
 
-def convert(*, source: Path, filename: str, mime_type: str, steps: list[dict], target_dir: Path) -> Converted:
-    """Applies `steps` (validated) to the file at `source`; writes the result into `target_dir`
+def convert(*, source: "Path | bytes", filename: str, mime_type: str, steps: list[dict], target_dir: Path) -> Converted:
+    """Applies `steps` (validated) to the file at `source` (a path, or the bytes); writes the result into `target_dir`
     under a temporary name (`Converted.path`, the caller renames it) and returns its new
     filename, mime type and digests. Raises ConversionFailed when the file cannot take them."""
     image_steps = [s for s in steps if s["type"] in (FILE_EXTENSION, RESIZE)]

@@ -12,6 +12,7 @@ so a download order is prepared, retried, freed and evicted like any delivery.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from portal.catalog import storage
 from portal.catalog.models import StorageTier
 from portal.files.names import sanitize_filename
 from portal.files.zip_layout import ZipEntry, ZipLayout, sha256sums_content
@@ -38,6 +40,8 @@ from .transitions import Action, download_order_transition
 log = logging.getLogger(__name__)
 
 SOURCES_DIR = "sources"
+# Sources to convert up to this size are read into memory by the conversion thread itself.
+IN_MEMORY_LIMIT = 64 * 1024 * 1024
 
 
 def conversion_threads() -> int:
@@ -64,12 +68,28 @@ def _additional_info(failures: list[tuple[str, str]], delivered: int) -> str:
     return f"{head}: {listed}{more}."
 
 
-def _copy_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_dir: Path) -> dict[int, Path]:
-    """Each source file once, verified against the catalog's SHA-256 (NEARLINE ones restored)."""
+def _read_verified(source) -> bytes:
+    """An ONLINE source read into memory (in a conversion thread), checked like a copy is."""
+    try:
+        stream = storage.open_online(source)
+    except (OSError, storage.StorageError) as exc:
+        raise PrepareFailed(delivery_codes.NOT_EXIST, f"{source.filename} is missing from storage") from exc
+    with stream:
+        data = stream.read()
+    if len(data) != source.size or hashlib.sha256(data).hexdigest() != source.sha256:
+        raise PrepareFailed(delivery_codes.NOT_VERIFIED, f"{source.filename}: its SHA-256 does not match the "
+                                                         "catalog's (the stored file is corrupt)")
+    return data
+
+
+def _local_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_dir: Path) -> dict[int, Path]:
+    """Sources that need a copy on disk first, once each: NEARLINE ones (restored) and large
+    ones to convert. Smaller ONLINE sources are read by the conversion threads themselves."""
     paths: dict[int, Path] = {}
     for planned in plan:
         source = planned.source
-        if source.pk in paths:
+        if source.pk in paths or not (source.tier == StorageTier.NEARLINE
+                                      or (planned.steps and source.size > IN_MEMORY_LIMIT)):
             continue
         target = sources_dir / str(source.pk)
         if source.tier == StorageTier.NEARLINE:
@@ -81,32 +101,27 @@ def _copy_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_di
     return paths
 
 
-def _place(source: Path, target: Path, *, last_use: bool) -> None:
-    if last_use:
-        os.replace(source, target)
-    else:
-        shutil.copyfile(source, target)
+def _convert_one(planned: selectors.PlannedFile, local: Path | None, files_dir: Path) -> conversions.Converted:
+    source = local if local is not None else _read_verified(planned.source)
+    return conversions.convert(source=source, filename=planned.name, mime_type=planned.source.mime_type,
+                               steps=list(planned.steps), target_dir=files_dir)
 
 
-def _convert_all(worker: _Worker, plan, sources: dict[int, Path], files_dir: Path):
+def _convert_all(worker: _Worker, plan, sources_dir: Path, files_dir: Path):
     """Runs every conversion (threads), places every file; returns (delivered, failures) where
     delivered is a list of (name, PackageFile with the facts of the delivered bytes)."""
-    uses: dict[int, int] = {}
-    for planned in plan:
-        uses[planned.source.pk] = uses.get(planned.source.pk, 0) + 1
+    local = _local_sources(worker, plan, sources_dir)
     delivered, failures = [], []
-    converting = [p for p in plan if p.steps]
-    converted_sources = {p.source.pk for p in converting}
     with ThreadPoolExecutor(max_workers=conversion_threads(), thread_name_prefix="convert") as pool:
-        futures = {pool.submit(conversions.convert, source=sources[p.source.pk], filename=p.name,
-                               mime_type=p.source.mime_type, steps=list(p.steps), target_dir=files_dir): p
-                   for p in converting}
-        # Unconverted files are placed while the pool works (conversions only read the sources).
+        futures = {pool.submit(_convert_one, p, local.get(p.source.pk), files_dir): p for p in plan if p.steps}
+        # Files delivered as they are: copied (and verified) while the pool converts.
         for planned in (p for p in plan if not p.steps):
-            uses[planned.source.pk] -= 1
             delivered.append((planned.name, planned.source))
-            _place(sources[planned.source.pk], files_dir / planned.name,
-                   last_use=uses[planned.source.pk] == 0 and planned.source.pk not in converted_sources)
+            if planned.source.pk in local:
+                shutil.copyfile(local[planned.source.pk], files_dir / planned.name)
+            else:
+                _copy_online(worker, planned.source, files_dir / planned.name)
+            worker.report_file_done()
         for future, planned in futures.items():
             try:
                 result = future.result()
@@ -166,17 +181,15 @@ def _build(worker: _Worker, folder: Path, order: DownloadOrder) -> str:
     if not plan:
         raise PrepareFailed(delivery_codes.NOT_EXIST,
                             "No file of the requested renditions exists for the order's targets.")
-    source_bytes = sum({p.source.pk: p.source.size for p in plan}.values())
     # Converted sizes are unknown until converted: reserve sources + outputs + zip at their sizes.
-    estimate = source_bytes + 2 * sum(p.source.size for p in plan)
-    worker.total = source_bytes + sum(p.source.size for p in plan if p.steps) + 1
+    estimate = sum({p.source.pk: p.source.size for p in plan}.values()) + 2 * sum(p.source.size for p in plan)
+    worker.total = sum(p.source.size for p in plan) + 1
     _reserve(worker, estimate, 0)
     shutil.rmtree(folder, ignore_errors=True)  # what an interrupted run left is started over
     files_dir, sources_dir = folder / FILES_DIR, folder / SOURCES_DIR
     files_dir.mkdir(parents=True, exist_ok=True)
     sources_dir.mkdir(parents=True, exist_ok=True)
-    sources = _copy_sources(worker, plan, sources_dir)
-    delivered, failures = _convert_all(worker, plan, sources, files_dir)
+    delivered, failures = _convert_all(worker, plan, sources_dir, files_dir)
     shutil.rmtree(sources_dir, ignore_errors=True)
     if not delivered:
         raise PrepareFailed(delivery_codes.INVALID, _additional_info(failures, 0))
