@@ -39,10 +39,6 @@ class DownloadOrderRequest:
     download_order_type: str = "Standard"
 
 
-def _unknown(code: str, what: str, name, **details) -> Invalid:
-    return Invalid(code, f"unknown {what} {name!r}", **{what.replace(" ", "_"): str(name), **details})
-
-
 # --- what to deliver of each target ------------------------------------------------------------
 
 def _configuration(*, project: Project, entry, where: str, presets: dict[str, list[dict]]) -> dict:

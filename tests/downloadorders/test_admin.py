@@ -1,23 +1,10 @@
 """Admin console: download orders per project with their targets and delivery, the rebuild
 action, and the presets editor (steps checked; a saved preset is usable by the API)."""
-import pytest
-from django.test import Client
-
 from deliveries.downloadorders.models import ConversionPreset, DownloadOrderEvent
-from portal.tenancy.models import Role
 from tests.conftest import make_member
+from tests.deliveries.test_admin import console  # noqa: F401 - a staff ADMIN of `project`, logged in
 
 from .conftest import body, create, make_object, raw, row
-
-
-@pytest.fixture
-def console(project):
-    admin = make_member(project, Role.ADMIN)
-    admin.user.is_staff = True
-    admin.user.save()
-    client = Client()
-    client.force_login(admin.user)
-    return client
 
 
 def test_download_orders_are_listed_per_project_shown_and_rebuilt(console, member, other_project, run_tasks):
