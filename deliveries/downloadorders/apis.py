@@ -142,6 +142,56 @@ def _if_modified_since(request) -> datetime | None:
         return None
 
 
+# --- OpenAPI shapes of the bodies ----------------------------------------------------------------
+
+class LinkOutputSerializer(serializers.Serializer):
+    href = serializers.CharField()
+    filename_properties = serializers.ListField(child=serializers.CharField())
+    title = serializers.CharField(allow_blank=True)
+    templated = serializers.BooleanField()
+
+
+class DownloadOrderOutputSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    name = serializers.CharField(allow_null=True)
+    target_count = serializers.IntegerField()
+    has_conversions = serializers.BooleanField()
+    created_by = LinkOutputSerializer()
+    created_on = serializers.DateTimeField()
+    modified_by = LinkOutputSerializer(allow_null=True)
+    modified_on = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=DownloadOrderStatus.values)
+    download_location = LinkOutputSerializer(allow_null=True, help_text="The zip, once Completed.")
+    additional_info = serializers.CharField(allow_null=True)
+    external_job_reference = LinkOutputSerializer(allow_null=True, help_text="The delivery that builds the zip.")
+    targets = LinkOutputSerializer()
+    culture = serializers.CharField(allow_null=True)
+    self = LinkOutputSerializer()
+
+
+class DownloadOrderTargetOutputSerializer(serializers.Serializer):
+    entity = LinkOutputSerializer()
+    entity_id = serializers.IntegerField()
+    entity_urn = serializers.CharField()
+    renditions = serializers.ListField(child=serializers.CharField())
+    conversions = serializers.ListField(child=serializers.ListField(child=serializers.DictField()))
+    individual = serializers.BooleanField()
+    self = LinkOutputSerializer()
+
+
+def _page_output(name: str, item) -> type:
+    return type(name, (serializers.Serializer,), {
+        "items": item(many=True), "total_items": serializers.IntegerField(),
+        "returned_items": serializers.IntegerField(), "offset": serializers.IntegerField(),
+        "next": LinkOutputSerializer(allow_null=True), "previous": LinkOutputSerializer(allow_null=True),
+        "self": LinkOutputSerializer()})
+
+
+DownloadOrderPageOutputSerializer = _page_output("DownloadOrderPageOutputSerializer", DownloadOrderOutputSerializer)
+DownloadOrderTargetPageOutputSerializer = _page_output("DownloadOrderTargetPageOutputSerializer",
+                                                       DownloadOrderTargetOutputSerializer)
+
+
 # --- input -------------------------------------------------------------------------------------
 
 class TargetSelectionInputSerializer(serializers.Serializer):
@@ -194,7 +244,7 @@ class DownloadOrdersApi(ProjectAPIView):
     @extend_schema(operation_id="downloadorders_list",
                    parameters=[OpenApiParameter("skip", int, required=False),
                                OpenApiParameter("take", int, required=False, description="At most 100.")],
-                   responses={200: None})
+                   responses={200: DownloadOrderPageOutputSerializer, 400: None})
     def get(self, request):
         """The download orders the caller may read (own, or all for an ADMIN), newest first."""
         project = request.access.project
@@ -209,7 +259,7 @@ class DownloadOrdersApi(ProjectAPIView):
 
     @extend_schema(operation_id="downloadorders_create", request=DownloadOrderInputSerializer,
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-                   responses={201: None, 400: None})
+                   responses={201: DownloadOrderOutputSerializer, 400: None})
     def post(self, request):
         """Creates a download order: 201 with it (Pending); its zip is prepared by a worker."""
         serializer = DownloadOrderInputSerializer(data=request.data)
@@ -228,7 +278,7 @@ class DownloadOrderApi(ProjectAPIView):
     @extend_schema(operation_id="downloadorders_get",
                    parameters=[OpenApiParameter("If-Modified-Since", str, OpenApiParameter.HEADER,
                                                 required=False)],
-                   responses={200: None, 304: None, 403: None, 404: None})
+                   responses={200: DownloadOrderOutputSerializer, 304: None, 403: None, 404: None})
     def get(self, request, downloadOrderId: int):
         """One download order; 304 when it has not changed since `If-Modified-Since`."""
         project = request.access.project
@@ -249,7 +299,7 @@ class DownloadOrderTargetsApi(ProjectAPIView):
     @extend_schema(operation_id="downloadorders_targets_list",
                    parameters=[OpenApiParameter("skip", int, required=False),
                                OpenApiParameter("take", int, required=False)],
-                   responses={200: None, 403: None, 404: None})
+                   responses={200: DownloadOrderTargetPageOutputSerializer, 403: None, 404: None})
     def get(self, request, downloadOrderId: int):
         """The order's target entities (paged)."""
         project = request.access.project
@@ -269,7 +319,8 @@ class DownloadOrderTargetsApi(ProjectAPIView):
 
 
 class DownloadOrderTargetApi(ProjectAPIView):
-    @extend_schema(operation_id="downloadorders_target_get", responses={200: None, 403: None, 404: None})
+    @extend_schema(operation_id="downloadorders_target_get",
+                   responses={200: DownloadOrderTargetOutputSerializer, 403: None, 404: None})
     def get(self, request, downloadOrderId: int, entityId: str):
         """One target: its entity link, and the renditions and conversions that apply to it."""
         project = request.access.project
