@@ -5,7 +5,7 @@ snake_case bodies; links are `{"href", "filename_properties", "title", "template
 from __future__ import annotations
 
 from datetime import datetime, timezone as dt_timezone
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -81,7 +81,7 @@ def download_order_body(order: DownloadOrder, *, project_slug: str) -> dict:
 def target_body(target, *, order: DownloadOrder, project_slug: str) -> dict:
     obj = target.data_object
     self_path = reverse("downloadorder-target", kwargs={"downloadOrderId": order.pk, "entityId": str(obj.pk)})
-    entity_path = f"/api/v1/rs-catalog/engines/legacy/dataobjects/{quote(obj.ip_id, safe=':')}"
+    entity_path = reverse("regards-legacy-dataobject", kwargs={"urn": obj.ip_id})
     return {
         "entity": link(_url(entity_path, project_slug), obj.label),
         "entity_id": obj.pk,

@@ -118,6 +118,8 @@ def test_list_and_targets_are_paged_with_links(member, catalog, django_assert_nu
     assert targets["order"]["href"].split("?")[0].endswith(f"/api/downloadorders/{ids[0]}")
     item = targets["items"][0]
     assert item["entity"]["title"] == objects[0].label and item["renditions"] == ["RAWDATA"]
+    entity = member.client.get(item["entity"]["href"][item["entity"]["href"].index("/api/"):])
+    assert entity.status_code == 200 and objects[0].ip_id in entity.content.decode()
     one = member.client.get(f"{URL}/{ids[0]}/targets/{objects[1].ip_id}")
     assert one.status_code == 200 and one.json()["entity_urn"] == objects[1].ip_id
     assert member.client.get(f"{URL}/{ids[0]}/targets/{objects[1].pk}").json()["entity_urn"] == objects[1].ip_id
