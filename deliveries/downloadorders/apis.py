@@ -52,6 +52,15 @@ def _archive(order: DownloadOrder) -> DeliveryArtifact | None:
     return archives[0] if archives else None
 
 
+def _freed_notice(order: DownloadOrder) -> str | None:
+    """A Completed order whose zip left the delivery cache (freed, evicted, expired) says how to get it back."""
+    if order.status != DownloadOrderStatus.COMPLETED or order.delivery is None \
+            or order.delivery.status != DeliveryStatus.DELETE:
+        return None
+    return (f"The zip was removed from the delivery cache: prepare it again with POST "
+            f"/api/v1/delivery/prepareDelivery {{\"catalogId\": \"{order.catalog_id}\"}}.")
+
+
 def download_order_body(order: DownloadOrder, *, project_slug: str) -> dict:
     archive = _archive(order)
     detail = reverse("downloadorder-detail", kwargs={"downloadOrderId": order.pk})
@@ -68,7 +77,7 @@ def download_order_body(order: DownloadOrder, *, project_slug: str) -> dict:
         "download_location": None if archive is None else link(
             _url(reverse("delivery-artifact-download", kwargs={"artifactId": archive.pk}), project_slug),
             archive.meta_data.get("filename", "")),
-        "additional_info": order.additional_info or None,
+        "additional_info": _freed_notice(order) or order.additional_info or None,
         "external_job_reference": None if order.delivery is None else link(
             _url(reverse("delivery-prepared", kwargs={"catalogId": order.catalog_id}), project_slug),
             order.catalog_id),

@@ -96,6 +96,18 @@ def test_a_conversion_that_fails_on_one_file_is_listed_and_the_order_completes(m
     assert archive.read("NOTICE.txt").decode().startswith(f"Failed to convert file ({failed_name}): not an image")
     assert Image.open(io.BytesIO(archive.read("Sunset over the bay.jpg"))).size == (30, 20)
 
+    # The zip freed from the delivery cache: no download_location, and how to get it back.
+    order_id = response.json()["order_id"]
+    assert member.client.delete(f"/api/v1/delivery/preparedDelivery/downloadorder-{order_id}").status_code == 200
+    freed = member.client.get(f"{URL}/{order_id}").json()
+    assert freed["download_location"] is None and "prepareDelivery" in freed["additional_info"]
+    with run_tasks():
+        again = member.client.post("/api/v1/delivery/prepareDelivery", {"catalogId": f"downloadorder-{order_id}"},
+                                   format="json")
+    assert again.status_code == 200
+    rebuilt = member.client.get(f"{URL}/{order_id}").json()
+    assert rebuilt["status"] == "Completed" and rebuilt["download_location"] is not None
+
 
 def test_an_order_where_nothing_could_be_delivered_fails(member, run_tasks):
     blob = make_object(member.project, files=[raw("blob.bin", b"\x00binary" * 50)])
