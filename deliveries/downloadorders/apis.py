@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import http_date, parse_http_date_safe
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status as http
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from portal.api.errors import ApiError
@@ -249,7 +250,15 @@ class DownloadOrderInputSerializer(serializers.Serializer):
 
 # --- views -------------------------------------------------------------------------------------
 
+class JsonPatchMediaParser(JSONParser):
+    """The reference's curl example sends its JSON body as `application/json-patch+json`."""
+
+    media_type = "application/json-patch+json"
+
+
 class DownloadOrdersApi(ProjectAPIView):
+    parser_classes = [JSONParser, JsonPatchMediaParser]
+
     @extend_schema(operation_id="downloadorders_list",
                    parameters=[OpenApiParameter("skip", int, required=False),
                                OpenApiParameter("take", int, required=False, description="At most 100.")],

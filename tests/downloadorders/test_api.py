@@ -3,6 +3,7 @@ only when unchanged, paging links, and who may read a download order (403/404); 
 idempotent creation, basket targets and query counts."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -138,6 +139,14 @@ def test_only_the_owner_and_admins_read_a_download_order(member, catalog, projec
     assert member.client.get(f"{URL}/{order_id + 1000}").status_code == 404
     assert stranger.client.get(URL).json()["total_items"] == 0
     assert admin.client.get(URL).json()["total_items"] == 1
+
+
+def test_the_reference_examples_content_type_is_accepted(member, catalog):
+    """The reference's curl sends `Content-Type: application/json-patch+json`."""
+    _, objects = catalog
+    response = member.client.post(URL, json.dumps(body([o.ip_id for o in objects])),
+                                  content_type="application/json-patch+json")
+    assert response.status_code == 201 and response.json()["target_count"] == 3
 
 
 def test_idempotency_key_returns_the_first_order(member, catalog):
