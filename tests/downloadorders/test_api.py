@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from django.utils.http import http_date
+from rest_framework.test import APIClient
 
 from deliveries.downloadorders.models import ConversionPreset, DownloadOrder, DownloadOrderTarget
 from deliveries.downloadorders.transitions import Action, download_order_transition
@@ -147,6 +148,11 @@ def test_the_reference_examples_content_type_is_accepted(member, catalog):
     response = member.client.post(URL, json.dumps(body([o.ip_id for o in objects])),
                                   content_type="application/json-patch+json")
     assert response.status_code == 201 and response.json()["target_count"] == 3
+    # Its GET sends the bearer token alone (no scope): the token's project answers.
+    bare = APIClient()
+    bare.credentials(HTTP_AUTHORIZATION=f"Bearer {member.token}")
+    fetched = bare.get(f"{URL}/{response.json()['order_id']}", HTTP_IF_MODIFIED_SINCE="2019-08-24T14:15:22Z")
+    assert fetched.status_code == 200 and fetched.json()["order_id"] == response.json()["order_id"]
 
 
 def test_idempotency_key_returns_the_first_order(member, catalog):
