@@ -5,9 +5,7 @@ snake_case bodies; links are `{"href", "filename_properties", "title", "template
 from __future__ import annotations
 
 from datetime import datetime, timezone as dt_timezone
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.http import http_date, parse_http_date_safe
@@ -18,89 +16,15 @@ from rest_framework.response import Response
 
 from portal.api.errors import ApiError
 from portal.api.views import ProjectAPIView
-from portal.dates import iso_utc, parse_when
+from portal.dates import parse_when
 
 from .. import codes as delivery_codes
-from ..models import DeliveryArtifact, DeliveryStatus
+from ..models import DeliveryArtifact
 from . import codes, selectors, services
+from .bodies import download_order_body, link, target_body, url as _url
 from .models import DownloadOrder, DownloadOrderStatus
 
 DEFAULT_TAKE, MAX_TAKE = 25, 100
-
-
-# --- bodies ------------------------------------------------------------------------------------
-
-def link(href: str | None, title: str = "") -> dict | None:
-    if href is None:
-        return None
-    return {"href": href, "filename_properties": [], "title": title, "templated": False}
-
-
-def _url(path: str, project_slug: str, **params) -> str:
-    query = urlencode({"scope": project_slug, **{k: v for k, v in params.items() if v is not None}})
-    return f"{settings.PORTAL_BASE_URL}{path}?{query}"
-
-
-def _user_link(user) -> dict | None:
-    return None if user is None else link(f"mailto:{user.email}", user.email)
-
-
-def _archive(order: DownloadOrder) -> DeliveryArtifact | None:
-    delivery = order.delivery
-    if delivery is None or delivery.status != DeliveryStatus.DONE or order.status != DownloadOrderStatus.COMPLETED:
-        return None
-    archives = [a for a in delivery.artifacts.all() if a.item_key == delivery_codes.ARCHIVE_ITEM_KEY]
-    return archives[0] if archives else None
-
-
-def _freed_notice(order: DownloadOrder) -> str | None:
-    """A Completed order whose zip left the delivery cache (freed, evicted, expired) says how to get it back."""
-    if order.status != DownloadOrderStatus.COMPLETED or order.delivery is None \
-            or order.delivery.status != DeliveryStatus.DELETE:
-        return None
-    return (f"The zip was removed from the delivery cache: prepare it again with POST "
-            f"/api/v1/delivery/prepareDelivery {{\"catalogId\": \"{order.catalog_id}\"}}.")
-
-
-def download_order_body(order: DownloadOrder, *, project_slug: str) -> dict:
-    archive = _archive(order)
-    detail = reverse("downloadorder-detail", kwargs={"downloadOrderId": order.pk})
-    return {
-        "order_id": order.pk,
-        "name": order.name or None,
-        "target_count": order.target_count,
-        "has_conversions": order.has_conversions,
-        "created_by": _user_link(order.owner),
-        "created_on": iso_utc(order.created_at),
-        "modified_by": _user_link(order.modified_by),
-        "modified_on": iso_utc(order.modified_at),
-        "status": order.status,
-        "download_location": None if archive is None else link(
-            _url(reverse("delivery-artifact-download", kwargs={"artifactId": archive.pk}), project_slug),
-            archive.meta_data.get("filename", "")),
-        "additional_info": _freed_notice(order) or order.additional_info or None,
-        "external_job_reference": None if order.delivery is None else link(
-            _url(reverse("delivery-prepared", kwargs={"catalogId": order.catalog_id}), project_slug),
-            order.catalog_id),
-        "targets": link(_url(reverse("downloadorder-targets", kwargs={"downloadOrderId": order.pk}), project_slug)),
-        "culture": order.culture or None,
-        "self": link(_url(detail, project_slug), order.name),
-    }
-
-
-def target_body(target, *, order: DownloadOrder, project_slug: str) -> dict:
-    obj = target.data_object
-    self_path = reverse("downloadorder-target", kwargs={"downloadOrderId": order.pk, "entityId": str(obj.pk)})
-    entity_path = reverse("regards-legacy-dataobject", kwargs={"urn": obj.ip_id})
-    return {
-        "entity": link(_url(entity_path, project_slug), obj.label),
-        "entity_id": obj.pk,
-        "entity_urn": obj.ip_id,
-        "renditions": target.renditions,
-        "conversions": target.conversions,
-        "individual": target.individual,
-        "self": link(_url(self_path, project_slug)),
-    }
 
 
 def _paging(request, total: int) -> tuple[int, int]:

@@ -4,12 +4,13 @@
 calls it inside the transaction of the change, so a change is told exactly once.
 
 Webhooks (`downloadorder.completed`, SPEC section 7) are being added on another branch
-(`hooks`: `portal.webhooks.services.webhook_publish`). When they are on main, publish here:
+(`hooks`: `portal.webhooks.services.webhook_publish`, `portal.webhooks.events`). When they are
+on main, publish here, in the same transaction (the outbox commits with the change):
 
     if to_status == DownloadOrderStatus.COMPLETED:
         webhook_publish(project=project, event_type=webhook_events.DOWNLOADORDER_COMPLETED,
-                        data=lambda: download_order_as_api_shows_it(...),
-                        audience=lambda: readers(project=project, download_order_id=...))
+                        data=lambda: bodies.download_order_body(<the order, reloaded>, project_slug=project.slug),
+                        audience=lambda: {owner_id, *project ADMIN ids})
 """
 from __future__ import annotations
 

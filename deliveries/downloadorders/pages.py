@@ -11,9 +11,8 @@ from portal.catalog.models import DataType
 from portal.errors import Invalid
 from portal.pages.access import project_page
 
-from .. import codes as delivery_codes
-from ..models import DeliveryStatus
 from . import selectors, services
+from .bodies import archive_of
 from .models import DownloadOrderStatus
 
 RENDITION_CHOICES = [(DataType.RAWDATA.value, "Original (RAWDATA)"), ("QUICKLOOK", "Best quicklook"),
@@ -58,13 +57,11 @@ def download_order_detail(request, project, download_order_id: int):
     order = selectors.download_order_for_caller(project=project, user=request.user,
                                                 download_order_id=download_order_id,
                                                 is_admin=request.access.is_admin)
-    delivery = order.delivery
+    delivery, archive = order.delivery, archive_of(order)
     zip_url = zip_name = None
-    if delivery is not None and delivery.status == DeliveryStatus.DONE and order.status == DownloadOrderStatus.COMPLETED:
-        archive = delivery.artifacts.filter(item_key=delivery_codes.ARCHIVE_ITEM_KEY).first()
-        if archive is not None:
-            zip_url = reverse("delivery-artifact-download", kwargs={"artifactId": archive.pk}) + f"?scope={project.slug}"
-            zip_name = archive.meta_data.get("filename")
+    if archive is not None:
+        zip_url = reverse("delivery-artifact-download", kwargs={"artifactId": archive.pk}) + f"?scope={project.slug}"
+        zip_name = archive.meta_data.get("filename")
     final = order.status in FINAL
     progress = 100 if final else (delivery.progress if delivery is not None else 0)
     return render(request, "deliveries/downloadorders/download_order.html", {
