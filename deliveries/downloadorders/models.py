@@ -77,13 +77,19 @@ class DownloadOrderTarget(TenantModel):
 
 
 class DownloadOrderEvent(TenantModel):
-    """A status change of a download order (its history; what a webhook tells)."""
+    """A status change of a download order: its history, beside orders' OrderEvent and
+    deliveries' DeliveryEvent (a download order has its own statuses); written only by
+    deliveries.downloadorders.history, which publishes `downloadorder.completed`."""
 
     download_order = models.ForeignKey(DownloadOrder, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField()
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20)
     reason = models.CharField(max_length=500, blank=True)
+    # Who (a user, a task or "system"), as orders' and deliveries' histories say it (portal.audit).
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    actor_label = models.CharField(max_length=254, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
