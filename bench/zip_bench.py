@@ -108,8 +108,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0, help="total size in GiB (default 2)")
     parser.add_argument("--files", type=int, default=20, help="files in the zip order (default 20)")
+    parser.add_argument("--reference-files", type=int, default=1000,
+                        help="files in the reference zip whose worker RSS the big zip is compared with (0: none)")
+    parser.add_argument("--skip-single", action="store_true", help="no single big file (many-small-files runs)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--profile", action="store_true",
+                        help="no server: serve the zip in process under cProfile and print the top functions")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="orderly-zip-bench-"))
@@ -185,21 +190,44 @@ def main() -> None:
         per_file = total // args.files
         zip_files = catalog_files(list(range(args.files)), per_file)
         zip_order = order_of(zip_files, "zip order")
-        big = catalog_files([10**9], per_file * args.files)[0]
-        single_order = order_of([big], "single file order")
-        single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
+        big = None if args.skip_single else catalog_files([10**9], per_file * args.files)[0]
+        if big is not None:
+            single_order = order_of([big], "single file order")
+            single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
+        reference = None
+        if args.reference_files:
+            reference = order_of(catalog_files(list(range(2 * 10**9, 2 * 10**9 + args.reference_files)), per_file),
+                                 "reference order")
         path_list = data_dir / "paths.txt"
         path_list.write_text("\n".join(str(storage.data_file_path(f)) for f in zip_files) + "\n")
         cat_all = f"xargs -d '\\n' -a {path_list} cat > /dev/null"
 
         # 1. cat (warm-up read first: every figure then reads from the page cache)
         subprocess.run(cat_all, shell=True, check=True)
-        subprocess.run(["cat", str(storage.data_file_path(big))], stdout=subprocess.DEVNULL, check=True)
+        if big is not None:
+            subprocess.run(["cat", str(storage.data_file_path(big))], stdout=subprocess.DEVNULL, check=True)
         started = time.monotonic()
         subprocess.run(cat_all, shell=True, check=True)
         cat_seconds = time.monotonic() - started
         size_all = sum(f.size for f in zip_files)
 
+        if args.profile:
+            import cProfile
+            import pstats
+
+            from django.test import Client
+
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+            profiler = cProfile.Profile()
+            started = time.monotonic()
+            profiler.enable()
+            response = client.get(f"/api/v1/rs-order/user/orders/{zip_order.pk}/download", {"scope": "bench"})
+            n = sum(len(chunk) for chunk in response.streaming_content)
+            response.close()
+            profiler.disable()
+            print(f"{n} bytes in {time.monotonic() - started:.2f} s (cat: {cat_seconds:.2f} s)")
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            return
         port = free_port()
         gunicorn = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
@@ -217,9 +245,14 @@ def main() -> None:
         with idle:
             time.sleep(0.3)
 
-        with RssWatcher(gunicorn.pid) as single_rss:
-            code, single_bytes, single_seconds = curl(f"{base}/orders/files/{single_id}?scope=bench", token)
-        assert code == 200 and single_bytes == big.size, (code, single_bytes)
+        if reference is not None:
+            with RssWatcher(gunicorn.pid) as reference_rss:
+                code, _, _ = curl(f"{base}/user/orders/{reference.pk}/download?scope=bench", token)
+            assert code == 200, code
+        if big is not None:
+            with RssWatcher(gunicorn.pid) as single_rss:
+                code, single_bytes, single_seconds = curl(f"{base}/orders/files/{single_id}?scope=bench", token)
+            assert code == 200 and single_bytes == big.size, (code, single_bytes)
         with RssWatcher(gunicorn.pid) as zip_rss:
             code, zip_bytes, zip_seconds = curl(f"{base}/user/orders/{zip_order.pk}/download?scope=bench", token)
         assert code == 200 and zip_bytes > size_all, (code, zip_bytes)
@@ -235,12 +268,20 @@ def main() -> None:
 
         print(f"\n{size_all / 1024**3:.2f} GiB in {args.files} files, gunicorn -w {args.workers}, curl to /dev/null")
         print(f"  cat of the files          {rate(size_all, cat_seconds):8.0f} MiB/s")
-        print(f"  single file via gunicorn  {rate(single_bytes, single_seconds):8.0f} MiB/s   "
-              f"peak worker RSS {single_rss.peak_mib:.0f} MiB")
+        if big is not None:
+            print(f"  single file via gunicorn  {rate(single_bytes, single_seconds):8.0f} MiB/s   "
+                  f"peak worker RSS {single_rss.peak_mib:.0f} MiB")
         print(f"  order zip via gunicorn    {rate(zip_bytes, zip_seconds):8.0f} MiB/s   "
               f"peak worker RSS {zip_rss.peak_mib:.0f} MiB  ({zip_bytes} bytes, {downloaded}/{args.files} "
               f"files marked DOWNLOADED)")
-        print(f"  zip / single file         {rate(zip_bytes, zip_seconds) / rate(single_bytes, single_seconds):8.2f}")
+        if reference is not None:
+            print(f"  {args.reference_files}-file zip peak RSS   {reference_rss.peak_mib:8.0f} MiB   "
+                  f"(big zip: +{zip_rss.peak_mib - reference_rss.peak_mib:.0f} MiB, goal <= 30, and < 150 MiB)")
+        if big is not None:
+            print(f"  zip / single file         {rate(zip_bytes, zip_seconds) / rate(single_bytes, single_seconds):8.2f}"
+                  "   (goal >= 0.9 for big files)")
+        print(f"  zip / cat                 {rate(zip_bytes, zip_seconds) / rate(size_all, cat_seconds):8.2f}"
+              "   (goal >= 0.8 for many small files)")
         print(f"  idle worker RSS           {idle.peak_mib:8.0f} MiB")
     finally:
         if gunicorn is not None:
