@@ -104,6 +104,47 @@ def curl(url: str, token: str) -> tuple[int, int, float]:
     return int(out[0]), int(out[1]), float(out[2])
 
 
+def bench_catalog_files(project, dataset, indexes: list[int], stored: list) -> list:
+    """ONLINE catalog rows of stored files ((digests, location) per index), in bulk: an order
+    of 100,000 files is set up in seconds, not minutes."""
+    from django.utils import timezone
+
+    from portal.catalog.models import DataFile, DataObject, StorageTier
+
+    now = timezone.now()
+    objects = DataObject.unscoped_objects.bulk_create(
+        [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
+                    creation_date=now) for i in indexes], batch_size=2000)
+    return DataFile.unscoped_objects.bulk_create(
+        [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
+                  size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
+                  location=location) for i, obj, (d, location) in zip(indexes, objects, stored)],
+        batch_size=2000)
+
+
+def bench_order(project, user, dataset, files: list, label: str):
+    """A DONE order of `files`, all AVAILABLE in one STAGED sub-order."""
+    from django.utils import timezone
+
+    from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+
+    now = timezone.now()
+    order = Order.unscoped_objects.create(
+        project=project, owner=user, label=label, creation_date=now, status=OrderStatus.DONE,
+        expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
+    task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
+                                               dataset_label=dataset.label, dataset_ip_id=dataset.ip_id)
+    sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
+                                           state=SubOrderState.STAGED)
+    OrderDataFile.unscoped_objects.bulk_create(
+        [OrderDataFile(project=project, order=order, sub_order=sub, data_file=f,
+                       product_id=f"URN:AIP:DATA:bench:{f.pk}:V1", data_type=f.data_type,
+                       filename=f.filename, mime_type=f.mime_type, size=f.size, checksum=f.checksum,
+                       sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
+                       state=FileState.AVAILABLE) for f in files], batch_size=2000)
+    return order
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0, help="total size in GiB (default 2)")
@@ -127,11 +168,10 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.utils import timezone
 
-    from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+    from orders.models import FileState, OrderDataFile
     from portal.catalog import storage
-    from portal.catalog.models import DataFile, DataObject, Dataset, StorageTier
+    from portal.catalog.models import Dataset, StorageTier
     from portal.tenancy.models import Membership, Project, Role, User
     from portal.tenancy.services import token_issue
 
@@ -155,35 +195,11 @@ def main() -> None:
             os.replace(tmp, target)
             return digests, location
 
-        def catalog_files(indexes: list[int], size: int) -> list[DataFile]:
-            """Bulk inserts (an order of 100,000 files is set up in seconds, not minutes)."""
-            stored = [store(i, size) for i in indexes]
-            now = timezone.now()
-            objects = DataObject.unscoped_objects.bulk_create(
-                [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
-                            creation_date=now) for i in indexes], batch_size=2000)
-            return DataFile.unscoped_objects.bulk_create(
-                [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
-                          size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
-                          location=location) for i, obj, (d, location) in zip(indexes, objects, stored)],
-                batch_size=2000)
+        def catalog_files(indexes: list[int], size: int):
+            return bench_catalog_files(project, dataset, indexes, [store(i, size) for i in indexes])
 
-        def order_of(files: list[DataFile], label: str) -> Order:
-            now = timezone.now()
-            order = Order.unscoped_objects.create(
-                project=project, owner=user, label=label, creation_date=now, status=OrderStatus.DONE,
-                expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
-            task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
-                                                       dataset_label="B", dataset_ip_id=dataset.ip_id)
-            sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
-                                                   state=SubOrderState.STAGED)
-            OrderDataFile.unscoped_objects.bulk_create(
-                [OrderDataFile(project=project, order=order, sub_order=sub, data_file=f,
-                               product_id=f"URN:AIP:DATA:bench:{f.pk}:V1", data_type=f.data_type,
-                               filename=f.filename, mime_type=f.mime_type, size=f.size, checksum=f.checksum,
-                               sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
-                               state=FileState.AVAILABLE) for f in files], batch_size=2000)
-            return order
+        def order_of(files, label: str):
+            return bench_order(project, user, dataset, files, label)
 
         print(f"generating {args.files} files of {total / args.files / MiB:.0f} MiB and one of "
               f"{total / MiB:.0f} MiB in {data_dir} ...", flush=True)

@@ -262,11 +262,8 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
 def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     """The zip first served under `etag` (the latest one when None), rebuilt byte for byte,
     or None when it cannot be (unknown, files gone or unreadable now)."""
-    folder = zip_manifest.manifest_dir(project=project, order=order)
-    try:
-        key = zip_manifest.etag_key(etag) if etag else (folder / "latest").read_text().strip()
-        handle = open(folder / f"{key}.manifest", encoding="utf-8")
-    except OSError:
+    handle = zip_manifest.manifest_open(project=project, order=order, etag=etag)
+    if handle is None:
         return None
     with handle:
         try:
@@ -274,15 +271,20 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
             if header.get("v") != zip_manifest.MANIFEST_VERSION:
                 return None
             failed = {int(fid): (filename, reason) for fid, filename, reason in header["failed"]}
-            # The raw SHA-256s in archive order come first (SHA256SUMS needs them); one pass.
+            # The raw SHA-256s in archive order come first (SHA256SUMS needs them): a first pass,
+            # then the manifest is read again for the rows (a second GET on object storage).
             shas = bytearray()
-            offset = handle.tell()
             for _, _, _, _, raw in zip_manifest.manifest_rows(handle):
                 shas += raw
-            handle.seek(offset)
-            plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(handle), failed=failed,
-                              shas=bytes(shas), created=dt.datetime.fromisoformat(header["created"]))
-        except (ValueError, KeyError, TypeError):
+            rows = zip_manifest.manifest_open(project=project, order=order, etag=header["etag"])
+            if rows is None:
+                return None
+            rows.readline()
+            with rows:
+                plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(rows),
+                                  failed=failed, shas=bytes(shas),
+                                  created=dt.datetime.fromisoformat(header["created"]))
+        except (ValueError, KeyError, TypeError, OSError):
             return None
     if plan.layout.etag != header["etag"] or plan.file_count != header["count"]:
         return None

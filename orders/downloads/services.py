@@ -53,7 +53,7 @@ def order_file_source(order_file: OrderDataFile) -> FileSource:
     if place is None:
         return FileSource(None, NOT_RESTORED)
     locator = Locator()
-    problem = locator.problem(place.area, place.key, order_file.size, missing=place.missing)
+    problem = locator.problem(place.area, place.key, order_file.size, missing=place.missing, trust_online=False)
     if problem:
         return FileSource(None, problem)
     return FileSource(lambda: locator.open(place.area, place.key))
