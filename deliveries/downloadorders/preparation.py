@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -31,8 +31,9 @@ from portal.files.zip_layout import ZipEntry, ZipLayout, sha256sums_content
 from .. import codes as delivery_codes
 from .. import conversions
 from ..models import DeliveryArtifact, DeliveryStatus
-from ..preparation import ARCHIVE_NAME, FILES_DIR, LostClaim, PrepareFailed, _copy_online, _finish, _reserve, \
-    _restore_nearline, _Worker, _write_archive
+from .. import services
+from ..preparation import ARCHIVE_NAME, FILES_DIR, LostClaim, PrepareFailed, _copy_online, _file_key, _finish, \
+    _reserve, _Worker, _write_archive
 from . import codes, selectors
 from .models import DownloadOrder
 from .transitions import Action, download_order_transition
@@ -68,18 +69,26 @@ def _additional_info(failures: list[tuple[str, str]], delivered: int) -> str:
     return f"{head}: {listed}{more}."
 
 
-def _read_verified(source) -> bytes:
-    """An ONLINE source read into memory (in a conversion thread), checked like a copy is."""
+def _verified_chunks(source):
+    """An ONLINE source's bytes, checked against the catalog like a copy is (at the end)."""
     try:
         stream = storage.open_online(source)
     except (OSError, storage.StorageError) as exc:
         raise PrepareFailed(delivery_codes.NOT_EXIST, f"{source.filename} is missing from storage") from exc
+    digest, size = hashlib.sha256(), 0
     with stream:
-        data = stream.read()
-    if len(data) != source.size or hashlib.sha256(data).hexdigest() != source.sha256:
+        while chunk := stream.read(storage.CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+    if size != source.size or digest.hexdigest() != source.sha256:
         raise PrepareFailed(delivery_codes.NOT_VERIFIED, f"{source.filename}: its SHA-256 does not match the "
                                                          "catalog's (the stored file is corrupt)")
-    return data
+
+
+def _read_verified(source) -> bytes:
+    """A small ONLINE source read into memory by a conversion thread."""
+    return b"".join(_verified_chunks(source))
 
 
 def _local_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_dir: Path) -> dict[int, Path]:
@@ -93,9 +102,16 @@ def _local_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_d
             continue
         target = sources_dir / str(source.pk)
         if source.tier == StorageTier.NEARLINE:
-            _restore_nearline(worker, source, target)
+            try:
+                storage.restore_nearline(source, target)
+            except storage.RestoreFailed as exc:
+                code = delivery_codes.NOT_VERIFIED if "SHA-256" in exc.reason else delivery_codes.DOWNLOAD
+                raise PrepareFailed(code, exc.reason) from exc
         else:
-            _copy_online(worker, source, target)
+            with open(target, "wb") as out:
+                for chunk in _verified_chunks(source):
+                    out.write(chunk)
+        worker.prepared += source.size
         paths[source.pk] = target
         worker.report_file_done()
     return paths
@@ -107,7 +123,13 @@ def _convert_one(planned: selectors.PlannedFile, local: Path | None, files_dir: 
                                steps=list(planned.steps), target_dir=files_dir)
 
 
-def _convert_all(worker: _Worker, plan, sources_dir: Path, files_dir: Path):
+def _upload(local: Path, key: str) -> None:
+    """A file of the scratch folder into the delivery cache (local disk or object storage)."""
+    with open(local, "rb") as source:
+        storage.Locator().write(storage.DELIVERY_CACHE, key, iter(lambda: source.read(storage.CHUNK_SIZE), b""))
+
+
+def _convert_all(worker: _Worker, plan, folder: str, sources_dir: Path, files_dir: Path):
     """Runs every conversion (threads), places every file; returns (delivered, failures) where
     delivered is a list of (name, PackageFile with the facts of the delivered bytes)."""
     local = _local_sources(worker, plan, sources_dir)
@@ -118,9 +140,9 @@ def _convert_all(worker: _Worker, plan, sources_dir: Path, files_dir: Path):
         for planned in (p for p in plan if not p.steps):
             delivered.append((planned.name, planned.source))
             if planned.source.pk in local:
-                shutil.copyfile(local[planned.source.pk], files_dir / planned.name)
+                _upload(local[planned.source.pk], _file_key(folder, planned.name))
             else:
-                _copy_online(worker, planned.source, files_dir / planned.name)
+                _copy_online(worker, planned.source, _file_key(folder, planned.name))
             worker.report_file_done()
         for future, planned in futures.items():
             try:
@@ -129,7 +151,8 @@ def _convert_all(worker: _Worker, plan, sources_dir: Path, files_dir: Path):
                 failures.append((planned.name, exc.reason))
                 log.info("download order conversion of %s failed: %s", planned.name, exc.reason)
             else:
-                os.replace(result.path, files_dir / planned.name)
+                _upload(result.path, _file_key(folder, planned.name))
+                result.path.unlink(missing_ok=True)
                 d = result.digests
                 delivered.append((planned.name, replace(planned.source, filename=planned.name, size=d.size,
                                                         crc32=d.crc32, checksum=d.md5, sha256=d.sha256,
@@ -140,9 +163,14 @@ def _convert_all(worker: _Worker, plan, sources_dir: Path, files_dir: Path):
     return delivered, failures
 
 
-def _layout(delivered, failures, files_dir: Path) -> ZipLayout:
-    entries = [ZipEntry.from_path(name, files_dir / name, size=f.size, crc32=f.crc32, sha256=f.sha256)
-               for name, f in delivered]
+def _layout(delivered, failures, folder: str) -> ZipLayout:
+    locator = storage.Locator()
+
+    def opener(key: str):
+        return lambda: locator.open(storage.DELIVERY_CACHE, key)
+
+    entries = [ZipEntry(name=name, size=f.size, crc32=f.crc32, sha256=f.sha256,
+                        opener=opener(_file_key(folder, name))) for name, f in delivered]
     entries.append(ZipEntry.from_bytes(codes.SUMS_NAME, sha256sums_content((n, f.sha256) for n, f in delivered)))
     if failures:
         entries.append(ZipEntry.from_bytes(codes.NOTICE_NAME, _notice(failures)))
@@ -155,7 +183,7 @@ def _fail_order(project, download_order_id: int, message: str) -> None:
                               reason=message[:500], additional_info=message[:4000])
 
 
-def download_order_build(worker: _Worker, folder: Path) -> str:
+def download_order_build(worker: _Worker, folder: str) -> str:
     """Prepares the package of the download order behind `worker.delivery` (claimed)."""
     project, delivery = worker.project, worker.delivery
     order = DownloadOrder.objects.filter(project=project, delivery=delivery).first()
@@ -175,7 +203,7 @@ def download_order_build(worker: _Worker, folder: Path) -> str:
         raise
 
 
-def _build(worker: _Worker, folder: Path, order: DownloadOrder) -> str:
+def _build(worker: _Worker, folder: str, order: DownloadOrder) -> str:
     project = worker.project
     plan = selectors.package_plan(project=project, download_order=order)
     if not plan:
@@ -185,17 +213,19 @@ def _build(worker: _Worker, folder: Path, order: DownloadOrder) -> str:
     estimate = sum({p.source.pk: p.source.size for p in plan}.values()) + 2 * sum(p.source.size for p in plan)
     worker.total = sum(p.source.size for p in plan) + 1
     _reserve(worker, estimate, 0)
-    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted run left is started over
-    files_dir, sources_dir = folder / FILES_DIR, folder / SOURCES_DIR
-    files_dir.mkdir(parents=True, exist_ok=True)
-    sources_dir.mkdir(parents=True, exist_ok=True)
-    delivered, failures = _convert_all(worker, plan, sources_dir, files_dir)
-    shutil.rmtree(sources_dir, ignore_errors=True)
+    services.remove_tree(folder)  # what an interrupted run left is started over
+    # Sources and conversion results pass through a worker-local scratch folder; what is
+    # delivered goes to the delivery cache through the Locator (local disk or object storage).
+    with tempfile.TemporaryDirectory(prefix="orderly-downloadorder-") as scratch:
+        files_dir, sources_dir = Path(scratch) / FILES_DIR, Path(scratch) / SOURCES_DIR
+        files_dir.mkdir()
+        sources_dir.mkdir()
+        delivered, failures = _convert_all(worker, plan, folder, sources_dir, files_dir)
     if not delivered:
         raise PrepareFailed(delivery_codes.INVALID, _additional_info(failures, 0))
-    layout = _layout(delivered, failures, files_dir)
+    layout = _layout(delivered, failures, folder)
     worker.total = worker.prepared + len(layout)
-    archive_sha = _write_archive(worker, layout, folder / ARCHIVE_NAME)
+    archive_sha = _write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
     footprint = sum(f.size for _, f in delivered) + len(layout)
     files = [f for _, f in delivered]
     info = _additional_info(failures, len(delivered))
