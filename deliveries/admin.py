@@ -70,3 +70,6 @@ class DeliveryArtifactAdmin(ProjectScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+from .downloadorders import admin as _download_orders_admin  # noqa: E402,F401 - registers its models

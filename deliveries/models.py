@@ -120,3 +120,8 @@ class DeliveryEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.from_status}->{self.to_status}"
+
+
+# Download orders live in their own package; their models belong to this app.
+from .downloadorders.models import (  # noqa: E402,F401
+    ConversionPreset, DownloadOrder, DownloadOrderEvent, DownloadOrderStatus, DownloadOrderTarget)

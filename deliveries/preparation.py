@@ -30,6 +30,7 @@ from portal.errors import Failed
 from portal.tenancy.models import Project
 
 from . import codes, selectors, services, signing
+from .downloadorders.codes import TARGET_KIND as DOWNLOAD_ORDER_KIND
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
 from .transitions import Action, delivery_transition
 
@@ -232,6 +233,10 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
     folder = services.generation_key(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
     started = time.monotonic()
     try:
+        if delivery.target_kind == DOWNLOAD_ORDER_KIND:  # renditions, conversions, names: its own plan
+            from .downloadorders.preparation import download_order_build
+
+            return download_order_build(worker, folder)
         files = selectors.package_files(project=project, delivery=delivery)
         names, order = _plan(files)
         layout = _layout(files, order, folder)

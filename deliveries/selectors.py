@@ -12,6 +12,7 @@ from portal.catalog.models import DataFile, DataObject, Dataset, DataType
 from portal.tenancy.models import Project
 
 from . import codes
+from .downloadorders.codes import CATALOG_PREFIX as DOWNLOAD_ORDER_PREFIX, TARGET_KIND as DOWNLOAD_ORDER
 from .models import CACHE_HOLDING_STATUSES, Delivery, DeliveryArtifact, DeliveryStatus
 
 ORDER, DATA_OBJECT, DATASET = "order", "dataobject", "dataset"
@@ -56,9 +57,24 @@ def _check_order_caller(*, project: Project, user, order_id: int, is_admin: bool
         raise NotFound(codes.NOT_FOUND, f"Order {order_id} does not exist.") from exc
 
 
+def _check_download_order_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Target:
+    from .downloadorders.selectors import download_order_for_caller
+
+    digits = catalog_id[len(DOWNLOAD_ORDER_PREFIX):]
+    try:
+        if not (digits.isdigit() and len(digits) < 19):
+            raise NotFound()
+        download_order_for_caller(project=project, user=user, download_order_id=int(digits), is_admin=is_admin)
+    except NotFound as exc:  # in this protocol's words
+        raise NotFound(codes.NOT_FOUND, f"No download order is named {catalog_id!r}.") from exc
+    return Target(DOWNLOAD_ORDER, catalog_id)
+
+
 def target_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Target:
-    """What `catalog_id` names, if the caller may read it: an order (its owner and ADMINs) or a
-    data object / dataset URN (any member). Unknown: 404 DELIVERY.notFound."""
+    """What `catalog_id` names, if the caller may read it: an order or a download order (its
+    owner and ADMINs) or a data object / dataset URN (any member). Unknown: 404 DELIVERY.notFound."""
+    if catalog_id.startswith(DOWNLOAD_ORDER_PREFIX):
+        return _check_download_order_caller(project=project, user=user, catalog_id=catalog_id, is_admin=is_admin)
     if catalog_id.startswith(codes.ORDER_PREFIX):
         order_id = order_id_of(catalog_id)
         if order_id is None:
@@ -81,11 +97,13 @@ def check_reader(*, project: Project, user, delivery: Delivery, is_admin: bool) 
     if delivery.target_kind == ORDER:
         _check_order_caller(project=project, user=user, order_id=order_id_of(delivery.catalog_id) or 0,
                             is_admin=is_admin)
+    elif delivery.target_kind == DOWNLOAD_ORDER:
+        _check_download_order_caller(project=project, user=user, catalog_id=delivery.catalog_id, is_admin=is_admin)
 
 
 def delivery_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Delivery:
     """The delivery of `catalog_id` with its artifacts (two queries), or 404 DELIVERY.notFound."""
-    if catalog_id.startswith(codes.ORDER_PREFIX):
+    if catalog_id.startswith((codes.ORDER_PREFIX, DOWNLOAD_ORDER_PREFIX)):
         target_for_caller(project=project, user=user, catalog_id=catalog_id, is_admin=is_admin)
     delivery = (Delivery.objects.filter(project=project, catalog_id=catalog_id)
                 .prefetch_related("artifacts").first())

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import apis, pages
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path(f"{P}/cache/delete", apis.DeliveryCacheDeleteApi.as_view(), name="delivery-cache-delete"),
     path(f"{P}/cache/config", apis.DeliveryCacheConfigApi.as_view(), name="delivery-cache-config"),
     path(f"{P}/signing-key", apis.DeliverySigningKeyApi.as_view(), name="delivery-signing-key"),
+    path("", include("deliveries.downloadorders.urls")),
 ]
 
 # Pages (people-facing, session login). Not under orders/<id>/: that is the order actions' space.

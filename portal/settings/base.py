@@ -249,6 +249,8 @@ DELIVERY_SIGNING_KEY_PEM = env.str("DELIVERY_SIGNING_KEY_PEM", default="", multi
 DELIVERY_SIGNING_KEY = env.str("DELIVERY_SIGNING_KEY", default="")
 # A delivery in preparation whose worker has not reported for this long is dispatched again.
 DELIVERY_STALE_SECONDS = env.int("DELIVERY_STALE_SECONDS", default=600)
+# Download order conversions run in this many threads per preparation (0: every core the worker has).
+CONVERSION_THREADS = env.int("ORDERLY_CONVERSION_THREADS", default=0)
 CELERY_BEAT_SCHEDULE.update({
     "deliveries-expire": {"task": "deliveries.expire_sweep", "schedule": 600.0},
     "deliveries-stuck": {"task": "deliveries.stuck_sweep", "schedule": 300.0},
