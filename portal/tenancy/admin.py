@@ -102,7 +102,9 @@ class ProjectAdmin(admin.ModelAdmin):
             else super().get_queryset(request)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or projects_administered_by(request.user).exists()
+        user = request.user
+        return user.is_active and user.is_staff and (
+            user.is_superuser or projects_administered_by(user).exists())
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
