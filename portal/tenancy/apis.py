@@ -3,12 +3,13 @@ from datetime import timedelta
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.errors import ApiError
+from portal.api.parsers import BoundedJSONParser
 from portal.api.views import ProjectAPIView
 
 from . import ratelimit
@@ -27,7 +28,7 @@ class OAuthTokenApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = [FormParser, MultiPartParser, BoundedJSONParser]
 
     class OAuthTokenInputSerializer(serializers.Serializer):
         grant_type = serializers.CharField(max_length=50)
