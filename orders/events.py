@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone as dt_timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -27,6 +27,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
+from portal.api.connection import client_gone_check
 from portal.api.errors import ApiError
 from portal.api.views import ProjectAPIView
 from portal.tenancy.models import Project
@@ -44,6 +45,8 @@ FINAL_STATUSES = frozenset({OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, Ord
 # skip the files already sent) so a slow commit is not missed.
 FILES_LOOKBACK = timedelta(seconds=60)
 FILES_PER_EVENT = 200
+# A client refused for lack of a free stream slot is told to come back after this long.
+STREAMS_RETRY_AFTER_SECONDS = 5
 PROGRESS_FIELDS = ("id", "status", "status_date", "percent_completed", "available_files_count",
                    "files_in_error_count", "waiting_for_user")
 
@@ -123,9 +126,11 @@ def parse_since(raw: str | None) -> datetime | None:
 
 
 def order_event_stream(*, project: Project, order_id: int, is_admin: bool, base_url: str,
-                       since: datetime | None = None) -> Iterator[str]:
+                       since: datetime | None = None,
+                       client_gone: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """Runs after the view returned: every database read re-enters the project scope (never
-    across a `yield`: the next chunk may be pulled in another context)."""
+    across a `yield`: the next chunk may be pulled in another context). Ends as soon as
+    `client_gone()` says the client hung up, which frees its slot."""
     poll = _setting("ORDER_EVENTS_POLL_SECONDS", 1.0)
     heartbeat = _setting("ORDER_EVENTS_HEARTBEAT_SECONDS", 15.0)
     deadline = time.monotonic() + _setting("ORDER_EVENTS_MAX_SECONDS", 600.0)
@@ -135,7 +140,7 @@ def order_event_stream(*, project: Project, order_id: int, is_admin: bool, base_
     last_progress = None
     last_sent = time.monotonic()
     yield f"retry: {int(max(poll, 1.0) * 2000)}\n\n"
-    while True:
+    while not client_gone():
         now = timezone.now()
         event_id = int(now.timestamp() * 1000)
         with project_scope(project):
@@ -205,16 +210,20 @@ class UserOrderEventsApi(ProjectAPIView):
                     OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
         responses={(200, "text/event-stream"): OpenApiResponse(
             OpenApiTypes.STR, description="`progress`, `files` and `end` events (JSON data)."),
-                   403: None, 404: None, 503: OpenApiResponse(description="Too many streams open.")},
+                   403: None, 404: None,
+                   503: OpenApiResponse(description="Too many streams open (with `Retry-After`).")},
     )
     def get(self, request, orderId: int):
         project = request.access.project
         order_check_caller(project=project, user=request.user, order_id=orderId, is_admin=request.access.is_admin)
         since = parse_since(request.headers.get("Last-Event-ID")) or parse_since(request.query_params.get("since"))
         if not STREAM_SLOTS.acquire():
-            raise ApiError(503, "TOO_MANY_EVENT_STREAMS", "Too many live streams are open; try again later.")
+            refused = ApiError(503, "TOO_MANY_EVENT_STREAMS", "Too many live streams are open; try again later.")
+            refused.wait = STREAMS_RETRY_AFTER_SECONDS  # sent as Retry-After
+            raise refused
         stream = order_event_stream(project=project, order_id=orderId, is_admin=request.access.is_admin,
-                                    base_url=request.build_absolute_uri("/").rstrip("/"), since=since)
+                                    base_url=request.build_absolute_uri("/").rstrip("/"), since=since,
+                                    client_gone=client_gone_check(request))
         response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
