@@ -194,9 +194,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Failed token requests allowed per user and per client address in the window.
+# Failed logins (token endpoint, login pages) allowed per (user, client address) and, higher,
+# per client address in the window; then 429 until the window ends (portal.tenancy.ratelimit).
 TOKEN_RATE_LIMIT_FAILURES = env.int("TOKEN_RATE_LIMIT_FAILURES", default=5)
+TOKEN_RATE_LIMIT_ADDRESS_FAILURES = env.int("TOKEN_RATE_LIMIT_ADDRESS_FAILURES", default=50)
 TOKEN_RATE_LIMIT_WINDOW_SECONDS = env.int("TOKEN_RATE_LIMIT_WINDOW_SECONDS", default=300)
+# Behind a reverse proxy: the header it puts the client's address in (e.g. X-Forwarded-For)
+# and how many trusted proxies append to it. Empty: the socket's peer address.
+CLIENT_ADDRESS_HEADER = env.str("CLIENT_ADDRESS_HEADER", default="")
+CLIENT_ADDRESS_PROXIES = env.int("CLIENT_ADDRESS_PROXIES", default=1)
 # Lifetime of a bearer token issued by the token endpoint or issue_token.
 API_TOKEN_LIFETIME_SECONDS = env.int("API_TOKEN_LIFETIME_SECONDS", default=30 * 24 * 3600)
 

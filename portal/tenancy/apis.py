@@ -19,10 +19,6 @@ from .selectors import project_by_slug
 from .services import token_issue, token_revoke
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
 class OAuthTokenApi(APIView):
     """REGARDS-style password grant: form fields grant_type, username, password, scope."""
 
@@ -51,17 +47,17 @@ class OAuthTokenApi(APIView):
         data = form.validated_data
         if data["grant_type"] != "password":
             return self._oauth_error("unsupported_grant_type", "Only grant_type=password is supported.")
-        keys = (("user", data["username"].strip().lower()), ("ip", _client_ip(request)))
-        if ratelimit.is_blocked(*keys):
+        attempt = ratelimit.LoginAttempt.of(request, data["username"])
+        if ratelimit.is_blocked(attempt):
             return self._oauth_error("too_many_requests", "Too many failed attempts; try again later.",
                                      status.HTTP_429_TOO_MANY_REQUESTS,
-                                     headers={"Retry-After": str(ratelimit.settings.TOKEN_RATE_LIMIT_WINDOW_SECONDS)})
+                                     headers={"Retry-After": str(ratelimit.retry_after_seconds())})
         user = authenticate(request, username=data["username"].strip().lower(), password=data["password"])
         project = project_by_slug(data["scope"])
         if user is None or project is None or project_access_for(user=user, project=project) is None:
-            ratelimit.record_failure(*keys)
+            ratelimit.record_failure(attempt)
             return self._oauth_error("invalid_grant", "Bad credentials for this project.")
-        ratelimit.reset(keys[0])
+        ratelimit.record_success(attempt)
         issued = token_issue(user=user, project=project, name="oauth")
         expires_in = int((issued.token.expires_at - issued.token.created_at).total_seconds())
         return Response({"access_token": issued.raw_key, "token_type": "bearer",
