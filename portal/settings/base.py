@@ -133,8 +133,13 @@ NEARLINE_RESTORE_BANDWIDTH_BPS = env.int("ORDERLY_NEARLINE_BANDWIDTH_BPS", defau
 NEARLINE_RESTORE_FAILURE_RATE = env.float("ORDERLY_NEARLINE_FAILURE_RATE", default=0.0)
 
 # --- Mail -----------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    # Embedded default: each mail is a file under the data dir. Mails carry links with order
+    # tokens, so they are not printed into a process's log.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orderly@localhost")
 
 # --- Celery ---------------------------------------------------------------------------
@@ -213,7 +218,8 @@ CACHES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "portal.logs.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
