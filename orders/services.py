@@ -685,8 +685,11 @@ def order_notify(*, project: Project, order_id: int, kind: str) -> bool:
     from . import mails
 
     field = {"created": "created_mail_at", "ready": "ready_mail_at"}[kind]
-    if not Order.objects.filter(project=project, id=order_id, **{f"{field}__isnull": True}).update(
-            **{field: timezone.now()}):
+    # The order may have moved on before the mail task ran: never announce a deleted or
+    # expired order, nor a "ready" one that is not finished any more.
+    statuses = FINISHED_STATUSES if kind == "ready" else set(OrderStatus) - {OrderStatus.DELETED, OrderStatus.EXPIRED}
+    if not Order.objects.filter(project=project, id=order_id, status__in=statuses,
+                                **{f"{field}__isnull": True}).update(**{field: timezone.now()}):
         return False
     order = Order.objects.select_related("owner", "project").get(project=project, id=order_id)
     mails.send_order_mail(order, kind)

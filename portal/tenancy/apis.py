@@ -92,7 +92,7 @@ class TokenListCreateApi(ProjectAPIView):
         name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         lifetimeDays = serializers.IntegerField(min_value=1, max_value=365, required=False, default=30)
 
-    @extend_schema(responses=TokenOutputSerializer(many=True))
+    @extend_schema(responses=inline_serializer("TokenList", {"content": TokenOutputSerializer(many=True)}))
     def get(self, request):
         tokens = ApiToken.objects.filter(user=request.user, project=request.access.project).order_by("-id")
         return Response({"content": [_token_body(t) for t in tokens]})
