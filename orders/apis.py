@@ -86,8 +86,11 @@ def _parse_when(raw: str, name: str, end_of_day: bool = False):
             raise ApiError(http.HTTP_400_BAD_REQUEST, "INVALID_DATE", f"`{name}` is not an ISO-8601 date.")
         value = datetime.combine(day, time.max if end_of_day else time.min)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt_timezone.utc)
-    return value
+        return value.replace(tzinfo=dt_timezone.utc)
+    try:  # in UTC: the database takes no offset beyond ±15:59 (`-18:43` parses)
+        return value.astimezone(dt_timezone.utc)
+    except OverflowError:
+        raise ApiError(http.HTTP_400_BAD_REQUEST, "INVALID_DATE", f"`{name}` is out of range.") from None
 
 
 def _filters_from_query(params) -> OrderFilters:

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
@@ -181,6 +180,12 @@ def order_event_stream(*, project: Project, order_id: int, is_admin: bool, base_
         time.sleep(poll)
 
 
+# One Server-Sent Event as the schema describes each event of the stream.
+SSE_EVENT_SCHEMA = {"type": "object", "properties": {
+    "event": {"type": "string", "enum": ["progress", "files", "end"]}, "data": {"type": "string"},
+    "id": {"type": "string"}, "retry": {"type": "integer"}}}
+
+
 class EventStreamRenderer(BaseRenderer):
     """Lets `Accept: text/event-stream` through negotiation (the view streams the body itself)."""
 
@@ -209,7 +214,7 @@ class UserOrderEventsApi(ProjectAPIView):
                                      description="Epoch milliseconds: push files made available since then."),
                     OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
         responses={(200, "text/event-stream"): OpenApiResponse(
-            OpenApiTypes.STR, description="`progress`, `files` and `end` events (JSON data)."),
+            SSE_EVENT_SCHEMA, description="`progress`, `files` and `end` events (JSON data)."),
                    403: None, 404: None,
                    503: OpenApiResponse(description="Too many streams open (with `Retry-After`).")},
     )

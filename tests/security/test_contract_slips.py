@@ -140,3 +140,16 @@ def test_the_ready_mail_is_still_sent_for_a_finished_order(member, project, run_
     assert reload(order).ready_mail_at is not None
 
 
+
+
+# --- dates with any offset (found by the fuzzer) ----------------------------------------------
+
+@pytest.mark.parametrize("params, expected", [
+    ({"to": "0343-03-12T17:16:07.447486-18:43"}, 200),   # an offset the database cannot take
+    ({"from": "2026-01-01T00:00:00+23:59"}, 200),
+    ({"from": "0001-01-01T00:00:00+01:00"}, 400),        # before year 1 in UTC
+    ({"to": "9999-12-31T23:59:59-01:00"}, 400),          # after year 9999 in UTC
+])
+def test_admin_list_dates_with_far_offsets_are_never_a_500(admin_member, params, expected):
+    response = admin_member.client.get("/api/v1/rs-order/orders", params)
+    assert response.status_code == expected, response.content
