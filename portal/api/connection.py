@@ -27,8 +27,11 @@ def client_gone_check(request) -> Callable[[], bool]:
 
     def client_gone() -> bool:
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+            poller = select.poll()  # not select(): a busy server has descriptors past 1024
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
+                return False
+            return sock.recv(1, socket.MSG_PEEK) == b""
         except ValueError:  # a TLS socket cannot peek: rely on the next write failing
             return False
         except OSError:  # reset by the peer, or already closed
