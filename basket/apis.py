@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
+from portal.api.errors import ApiError, RegardsMessagesOutputSerializer, flatten_errors
 from portal.api.views import ProjectAPIView
 from portal.catalog.query import QuerySyntaxError
 
@@ -151,14 +151,6 @@ class UnprocessableEntity(ApiError):
         super().__init__(status.HTTP_422_UNPROCESSABLE_ENTITY, message)
 
 
-def _flat_errors(errors, prefix: str = "") -> list[str]:
-    if isinstance(errors, dict):
-        return [m for key, value in errors.items() for m in _flat_errors(value, f"{prefix}{key}.")]
-    if isinstance(errors, list):
-        return [m for value in errors for m in _flat_errors(value, prefix)]
-    return [f"{prefix[:-1]}: {errors}" if prefix else str(errors)]
-
-
 def _query_problem(field: str, exc: QuerySyntaxError) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return f"{field}: invalid query at position {exc.position}: {message}"
@@ -176,7 +168,7 @@ def _body_dict(request) -> dict:
 def _newer_shape_request(data: dict) -> services.SelectionRequest:
     form = BasketSelectionInputSerializer(data=data)
     if not form.is_valid():
-        raise UnprocessableEntity("; ".join(_flat_errors(form.errors)))
+        raise UnprocessableEntity("; ".join(flatten_errors(form.errors)))
     values = form.validated_data
     queries = [q for q in ((values.get("searchParameters") or {}).get("q") or []) if q.strip()]
     query = queries[0] if len(queries) == 1 else " AND ".join(f"({q})" for q in queries)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from portal.dates import iso_utc
+
 ONE_MS = dt.timedelta(milliseconds=1)
 
 
 def format_date(value: dt.datetime) -> str:
-    value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return iso_utc(value)
 
 
 def ceil_to_ms(value: dt.datetime) -> dt.datetime:

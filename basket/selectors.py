@@ -19,6 +19,7 @@ from portal.tenancy.models import Project
 
 from .dates import parse_selection_date
 from .models import Basket, BasketDatasetSelection, BasketItemSelection
+from .snapshot import DatasetSnapshot
 
 
 @dataclass(frozen=True)
@@ -236,40 +237,35 @@ def file_filter_of(selection: BasketDatasetSelection) -> FileFilter:
 
 # --- Snapshots (what an order is made of) ---------------------------------------------
 
-def _entry_criteria(dataset_entry: dict) -> list[ItemCriteria]:
+def _entry_criteria(entry: DatasetSnapshot) -> list[ItemCriteria]:
     return [
-        ItemCriteria(
-            query=item.get("query") or "",
-            date=parse_selection_date(item["date"]),
-            included_ip_ids=tuple(item.get("included_ip_ids") or ()),
-            excluded_ip_ids=tuple(item.get("excluded_ip_ids") or ()),
-        )
-        for item in dataset_entry.get("items", [])
+        ItemCriteria(query=item.query, date=parse_selection_date(item.date), included_ip_ids=item.included_ip_ids,
+                     excluded_ip_ids=item.excluded_ip_ids)
+        for item in entry.items
     ]
 
 
-def _entry_file_filter(dataset_entry: dict) -> FileFilter:
-    return FileFilter(
-        file_types=tuple(dataset_entry.get("file_types") or DEFAULT_ORDER_TYPES),
-        filename_pattern=dataset_entry.get("filename_pattern") or "",
-    )
+def _entry_file_filter(entry: DatasetSnapshot) -> FileFilter:
+    return FileFilter(file_types=entry.file_types, filename_pattern=entry.filename_pattern)
 
 
-def snapshot_dataset_objects(*, project: Project, dataset_entry: dict) -> QuerySet:
+def snapshot_dataset_objects(*, project: Project, dataset_entry: DatasetSnapshot | dict) -> QuerySet:
     """Data objects matched by one dataset entry of `basket.services.basket_snapshot`."""
+    entry = DatasetSnapshot.from_json(dataset_entry)
     return selection_objects(
-        project=project, dataset_id=dataset_entry["dataset_id"], criteria=_entry_criteria(dataset_entry)
+        project=project, dataset_id=entry.dataset_id, criteria=_entry_criteria(entry)
     )
 
 
-def snapshot_dataset_objects_count(*, project: Project, dataset_entry: dict) -> int:
+def snapshot_dataset_objects_count(*, project: Project, dataset_entry: DatasetSnapshot | dict) -> int:
     return snapshot_dataset_objects(project=project, dataset_entry=dataset_entry).count()
 
 
-def snapshot_dataset_files(*, project: Project, dataset_entry: dict) -> QuerySet:
+def snapshot_dataset_files(*, project: Project, dataset_entry: DatasetSnapshot | dict) -> QuerySet:
     """Files (of the entry's ordered types and filename pattern) of the objects the entry
     matches, ordered by (data_object_id, id): one query, ready to be streamed with .iterator()."""
-    objects = snapshot_dataset_objects(project=project, dataset_entry=dataset_entry)
+    entry = DatasetSnapshot.from_json(dataset_entry)
+    objects = snapshot_dataset_objects(project=project, dataset_entry=entry)
     return files_of_objects(
-        project=project, objects=objects, file_filter=_entry_file_filter(dataset_entry)
+        project=project, objects=objects, file_filter=_entry_file_filter(entry)
     ).order_by("data_object_id", "id")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from portal.regex import MAX_USER_PATTERN_LENGTH, PatternRefused, user_pattern_check
 from portal.catalog.models import DEFAULT_ORDER_TYPES, ORDERABLE_TYPES, DataObject, Dataset
+from portal.errors import Invalid, NotFound, Refused
 from portal.tenancy.models import Project
 
 from . import codes
@@ -28,25 +29,34 @@ from .selectors import (
     item_criteria_q,
     ordered_files_q,
 )
+from .snapshot import DatasetSnapshot, ItemSnapshot, snapshot_to_json
 
 MAX_IP_IDS = 10_000
 MAX_PATTERN_LENGTH = MAX_USER_PATTERN_LENGTH
 
 
-class NothingToOrder(Exception):
+class NothingToOrder(Refused):
     """The selection adds no orderable file: nothing was stored."""
 
-
-class SelectionInvalid(Exception):
-    """A selection request that names something that does not exist (message for the client)."""
+    default_code = codes.NO_ORDERABLE_FILE
 
 
-class FileFilterInvalid(Exception):
+class SelectionInvalid(Invalid):
+    """A selection request that names something that does not exist (code: the client's message)."""
+
+
+class FileFilterInvalid(Invalid):
     """Unknown file type or a pattern that is not a regular expression (message for the client)."""
 
+    def __init__(self, message: str):
+        super().__init__(codes.INVALID_FILE_FILTER, message)
 
-class ItemsSelectionNotFound(Exception):
-    pass
+
+class ItemsSelectionNotFound(NotFound):
+    """No item selection of the dataset selection at that date (the date is the message)."""
+
+    def __init__(self, date: str):
+        super().__init__(codes.ITEMS_SELECTION_NOT_FOUND, date)
 
 
 @dataclass(frozen=True)
@@ -209,15 +219,18 @@ def basket_add_selection(*, project: Project, owner, selection: SelectionRequest
     return basket
 
 
+def _distinct_file_types(file_types: list[str] | None) -> list[str]:
+    """Each type once, in the order given."""
+    return list(dict.fromkeys(file_types or ()))
+
+
 def validate_file_filter(*, file_types: list[str] | None, filename_pattern: str | None) -> FileFilter:
     """Raises FileFilterInvalid naming the unknown type or the bad pattern."""
-    types: list[str] = []
-    for file_type in file_types or []:
+    types = _distinct_file_types(file_types)
+    for file_type in types:
         if file_type not in ORDERABLE_TYPES:
             allowed = ", ".join(ORDERABLE_TYPES)
             raise FileFilterInvalid(f"fileTypes: '{file_type}' is not an orderable file type ({allowed})")
-        if file_type not in types:
-            types.append(file_type)
     pattern = filename_pattern or ""
     if pattern:
         try:
@@ -242,11 +255,7 @@ def dataset_selection_update_file_filters(
     """Sets (or, both empty, removes) the file filters and recomputes the counts."""
     validate_file_filter(file_types=file_types, filename_pattern=filename_pattern)
     _lock_basket(project=project, basket_id=dataset_selection.basket_id)
-    types: list[str] = []
-    for file_type in file_types or []:
-        if file_type not in types:
-            types.append(file_type)
-    dataset_selection.file_types = types
+    dataset_selection.file_types = _distinct_file_types(file_types)
     dataset_selection.filename_pattern = filename_pattern or ""
     dataset_selection.save(update_fields=["file_types", "filename_pattern"])
     dataset_selection_refresh_counts(project=project, dataset_selection=dataset_selection)
@@ -292,9 +301,9 @@ def basket_delete(*, project: Project, owner) -> None:
 
 
 def basket_snapshot(*, basket: Basket) -> list[dict]:
-    """A JSON-serialisable, frozen description of the basket, one entry per dataset selection:
-    enough for `selectors.snapshot_dataset_files` to find the same files later, whatever is
-    ingested or changed in the basket meanwhile."""
+    """A JSON-serialisable, frozen description of the basket, one entry per dataset selection
+    (`basket.snapshot.DatasetSnapshot.to_json`): enough for `selectors.snapshot_dataset_files`
+    to find the same files later, whatever is ingested or changed in the basket meanwhile."""
     project = basket.project
     selections = (
         BasketDatasetSelection.objects.filter(project=project, basket=basket)
@@ -305,27 +314,21 @@ def basket_snapshot(*, basket: Basket) -> list[dict]:
     snapshot = []
     for selection in selections:
         items = sorted(selection.item_selections.all(), key=lambda i: (i.date, i.pk))
-        snapshot.append({
-            "dataset_selection_id": selection.pk,
-            "dataset_id": selection.dataset_id,
-            "dataset_ip_id": selection.dataset.ip_id,
-            "dataset_label": selection.dataset.label,
-            "file_types": list(selection.file_types or DEFAULT_ORDER_TYPES),
-            "filename_pattern": selection.filename_pattern or "",
-            "objects_count": selection.objects_count,
-            "files_count": selection.files_count,
-            "files_size": selection.files_size,
-            "items": [
-                {
-                    "query": item.open_search_request,
-                    "date": format_date(item.date),
-                    "included_ip_ids": list(item.included_ip_ids or []),
-                    "excluded_ip_ids": list(item.excluded_ip_ids or []),
-                }
-                for item in items
-            ],
-        })
-    return snapshot
+        snapshot.append(DatasetSnapshot(
+            dataset_selection_id=selection.pk,
+            dataset_id=selection.dataset_id,
+            dataset_ip_id=selection.dataset.ip_id,
+            dataset_label=selection.dataset.label,
+            file_types=tuple(selection.file_types or DEFAULT_ORDER_TYPES),
+            filename_pattern=selection.filename_pattern or "",
+            objects_count=selection.objects_count,
+            files_count=selection.files_count,
+            files_size=selection.files_size,
+            items=tuple(ItemSnapshot(query=item.open_search_request, date=format_date(item.date),
+                                     included_ip_ids=tuple(item.included_ip_ids or ()),
+                                     excluded_ip_ids=tuple(item.excluded_ip_ids or ())) for item in items),
+        ))
+    return snapshot_to_json(snapshot)
 
 
 def selection_request_from_ip_ids(

@@ -92,13 +92,14 @@ def main() -> None:
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from basket.services import SelectionRequest, basket_add_selection
-        from orders import services
+        from orders import build, dispatch, services
         from orders.models import FileState, Order, OrderDataFile, SubOrder, SubOrderState
+        from orders.staging import suborder_stage
         from portal.tenancy.models import Membership, Project, Role, User
         from portal.tenancy.scope import project_scope
 
         # No broker in the loop: this process plays the worker, one sub-order after another.
-        services._on_commit_task = lambda *a: None
+        dispatch.task_on_commit = lambda *a: None
         project = Project.objects.create(slug="bench", label="Bench", user_max_suborders=1000)
         user = User.objects.create_user("bench@example.org", "pass-word-123")
         Membership.objects.create(user=user, project=project, role=Role.REGISTERED_USER)
@@ -114,7 +115,7 @@ def main() -> None:
             order = services.order_create(project=project, owner=user, label="bench")
             t_create = time.perf_counter() - t
             t = time.perf_counter()
-            services.order_build(project=project, order_id=order.pk)
+            build.order_build(project=project, order_id=order.pk)
             t_build = time.perf_counter() - t
             t = time.perf_counter()
             while True:
@@ -123,7 +124,7 @@ def main() -> None:
                 if not staging:
                     break
                 for sub_id in staging:
-                    services.suborder_stage(project=project, sub_order_id=sub_id)
+                    suborder_stage(project=project, sub_order_id=sub_id)
             t_stage = time.perf_counter() - t
             order = Order.objects.get(pk=order.pk)
             assert order.status == "DONE", order.status

@@ -2,7 +2,7 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
-from portal.api.errors import ApiError
+from portal.errors import DomainError
 from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
@@ -46,7 +46,7 @@ class DeliveryAdmin(ProjectScopedAdmin):
                         services.delivery_prepare(project=delivery.project, user=request.user, target=target,
                                                   item_type=delivery.item_type, force=True)
                     rebuilt += 1
-                except ApiError as exc:
+                except DomainError as exc:
                     self.message_user(request, f"{delivery.catalog_id}: {exc.code}", messages.WARNING)
         self.message_user(request, f"{rebuilt} deliver{'y' if rebuilt == 1 else 'ies'} queued for rebuilding.",
                           messages.SUCCESS if rebuilt else messages.INFO)

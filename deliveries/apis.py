@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, time, timezone as dt_timezone
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -19,15 +16,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders.downloads.apis import DOWNLOAD_RENDERERS
-from portal.api.ranges import RangeNotSatisfiable, read_range, requested_range
-from portal.api.errors import ApiError
+from portal.api.errors import ApiError, require_admin
+from portal.api.renderers import DOWNLOAD_RENDERERS
 from portal.api.views import ProjectAPIView
+from portal.catalog import storage
+from portal.dates import iso_utc, parse_when
+from portal.files.responses import ranged_file_response
 
 from . import codes, selectors, services, signing
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
 
-ADMIN_ROLE_REQUIRED = "ADMIN_ROLE_REQUIRED"
 SOURCES = ("cache", "remote")
 
 
@@ -100,8 +98,10 @@ class DeliveryCacheDeleteOutputSerializer(serializers.Serializer):
 
 # --- bodies ----------------------------------------------------------------------------------
 
-def _iso(moment) -> str | None:
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
+def error_object(code: str, message: str) -> dict:
+    """The delivery protocol's `error` object (a failed preparation keeps its domain error's
+    code and message on the row; an artifact with no URL says why)."""
+    return {"errorCode": code, "message": message}
 
 
 def _cache_url(project_slug: str, artifact: DeliveryArtifact) -> str:
@@ -121,8 +121,8 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
     if source == "remote" and artifact.item_key != codes.ARCHIVE_ITEM_KEY:
         if artifact.tier == "NEARLINE":
             body["url"] = ""
-            body["error"] = {"errorCode": codes.DOWNLOAD_NOT_AVAILABLE,
-                             "message": "NEARLINE files have no direct storage URL: use source=cache."}
+            body["error"] = error_object(codes.DOWNLOAD_NOT_AVAILABLE,
+                                        "NEARLINE files have no direct storage URL: use source=cache.")
         else:
             path = reverse("catalog-file-download", kwargs={"productURN": artifact.product_id,
                                                             "checksum": artifact.md5})
@@ -133,18 +133,13 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
 def delivery_body(delivery: Delivery, *, project_slug: str, source: str = "cache") -> dict:
     body = {
         "catalogId": delivery.catalog_id, "status": delivery.status, "progress": delivery.progress,
-        "size": delivery.size, "expiresAt": _iso(delivery.expires_at),
+        "size": delivery.size, "expiresAt": iso_utc(delivery.expires_at, timespec="microseconds"),
         "artifacts": [_artifact_body(delivery, a, project_slug=project_slug, source=source)
                       for a in delivery.artifacts.all()] if delivery.status == DeliveryStatus.DONE else [],
     }
     if delivery.status == DeliveryStatus.ERROR:
-        body["error"] = {"errorCode": delivery.error_code or codes.UNKNOWN, "message": delivery.error_message}
+        body["error"] = error_object(delivery.error_code or codes.UNKNOWN, delivery.error_message)
     return body
-
-
-def _require_admin(request) -> None:
-    if not request.access.is_admin:
-        raise ApiError(http.HTTP_403_FORBIDDEN, ADMIN_ROLE_REQUIRED)
 
 
 def _reload(project, delivery: Delivery) -> Delivery:
@@ -200,65 +195,37 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
 
     renderer_classes = DOWNLOAD_RENDERERS
 
-    def _respond(self, request, artifactId: int, head: bool):
+    def _respond(self, request, artifactId: int):
         project = request.access.project
         artifact = selectors.artifact_for_caller(project=project, user=request.user, artifact_id=artifactId,
                                                  is_admin=request.access.is_admin)
-        path = services.delivery_dir(project_slug=project.slug, delivery_id=artifact.delivery_id) / artifact.path
+        locator, key = storage.Locator(), services.artifact_key(project_slug=project.slug, artifact=artifact)
+        gone = ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_EXIST, "The artifact is no longer in the cache.")
+        if not locator.exists(storage.DELIVERY_CACHE, key):
+            raise gone
+        headers = {
+            "X-Checksum-SHA256": artifact.sha256,
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
+            "X-Signature-Ed25519": artifact.signature,
+        }
         try:
-            handle = open(path, "rb")
-        except OSError:
-            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_EXIST, "The artifact is no longer in the cache.")
-        etag = f'"{artifact.sha256}"'
-        try:
-            byte_range = requested_range(range_header=request.headers.get("Range"),
-                                         if_range=request.headers.get("If-Range"), etag=etag, size=artifact.size)
-        except RangeNotSatisfiable:
-            handle.close()
-            response = HttpResponse(json.dumps({"code": "RANGE_NOT_SATISFIABLE"}), status=416,
-                                    content_type="application/problem+json")
-            response["Content-Range"] = f"bytes */{artifact.size}"
-            return response
-        if head:
-            handle.close()
-            response = HttpResponse(status=206 if byte_range else 200, content_type=artifact.mime_type)
-        elif byte_range is None:
-            response = FileResponse(handle, content_type=artifact.mime_type)
-        else:
-            response = StreamingHttpResponse(read_range(handle, byte_range.start, byte_range.length), status=206,
-                                             content_type=artifact.mime_type)
-        response["Content-Length"] = str(byte_range.length if byte_range else artifact.size)
-        if byte_range:
-            response["Content-Range"] = byte_range.content_range(artifact.size)
-        filename = artifact.meta_data.get("filename") or Path(artifact.path).name
-        response["Content-Disposition"] = content_disposition_header(True, filename)
-        response["ETag"] = etag
-        response["Accept-Ranges"] = "bytes"
-        response["X-Checksum-SHA256"] = artifact.sha256
-        response["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:"
-        response["X-Signature-Ed25519"] = artifact.signature
-        return response
+            return ranged_file_response(
+                request, size=artifact.size, etag=f'"{artifact.sha256}"', content_type=artifact.mime_type,
+                stream=lambda byte_range: locator.read_range(storage.DELIVERY_CACHE, key, byte_range.start,
+                                                             byte_range.length),
+                open_whole=lambda: locator.open(storage.DELIVERY_CACHE, key),
+                filename=artifact.meta_data.get("filename") or Path(artifact.path).name, headers=headers)
+        except OSError:  # freed meanwhile
+            raise gone from None
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY), 206: OpenApiResponse(OpenApiTypes.BINARY),
                               404: None, 416: None})
     def get(self, request, artifactId: int):
-        return self._respond(request, artifactId, head=False)
+        return self._respond(request, artifactId)
 
     @extend_schema(exclude=True)
     def head(self, request, artifactId: int):
-        return self._respond(request, artifactId, head=True)
-
-
-def _parse_when(text: str) -> datetime:
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is None:
-            raise ValueError(text)
-        moment = datetime.combine(day, time.min)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt_timezone.utc)
-    return moment
+        return self._respond(request, artifactId)
 
 
 class DeliveryCacheDeleteApi(ProjectAPIView):
@@ -271,7 +238,7 @@ class DeliveryCacheDeleteApi(ProjectAPIView):
         responses={200: DeliveryCacheDeleteOutputSerializer, 400: None, 403: None, 404: None})
     def delete(self, request):
         """ADMIN: evicts deliveries from the cache by id, by age, or by bytes to free."""
-        _require_admin(request)
+        require_admin(request)
         params = {k: request.query_params.get(k) for k in ("catalogId", "date", "size")}
         given = [k for k, v in params.items() if v]
         if len(given) != 1:
@@ -281,7 +248,7 @@ class DeliveryCacheDeleteApi(ProjectAPIView):
             if params["catalogId"]:
                 kwargs["catalog_id"] = params["catalogId"]
             elif params["date"]:
-                kwargs["before"] = _parse_when(params["date"])
+                kwargs["before"] = parse_when(params["date"])
             else:
                 kwargs["size"] = int(params["size"])
                 if kwargs["size"] <= 0 or kwargs["size"] > 2**62:
@@ -306,14 +273,14 @@ class DeliveryCacheConfigApi(ProjectAPIView):
     @extend_schema(responses={200: DeliveryCacheConfigOutputSerializer, 403: None})
     def get(self, request):
         """ADMIN: the project's delivery cache limit and use."""
-        _require_admin(request)
+        require_admin(request)
         return Response(_config_body(request.access.project))
 
     @extend_schema(request=DeliveryCacheConfigInputSerializer,
                    responses={200: DeliveryCacheConfigOutputSerializer, 400: None, 403: None, 409: None})
     def put(self, request):
         """ADMIN: sets the limit; a limit below the bytes held now is refused (409 DELIVERY.invalid)."""
-        _require_admin(request)
+        require_admin(request)
         serializer = DeliveryCacheConfigInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = request.access.project

@@ -27,7 +27,7 @@ class Delivery(TenantModel):
     target_kind = models.CharField(max_length=20)
     # Optional filter given at preparation (a data type, for catalog URNs).
     item_type = models.CharField("itemType", max_length=40, blank=True)
-    # Only deliveries.services assigns status (conditional updates, see STYLE.md).
+    # Only deliveries.transitions.delivery_transition writes status (the table of allowed moves).
     status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)
     size = models.PositiveBigIntegerField(default=0, help_text="Size of the zip archive of the package.")

@@ -13,7 +13,6 @@ task run twice (acks_late redelivery) simply starts that preparation again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -25,13 +24,16 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from deliveries.zipfile_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content, unique_names
+from portal.files.names import unique_names
+from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
+from portal.errors import Failed
 from portal.tenancy.models import Project
 
 from . import codes, selectors, services, signing
-from .models import ACTIVE_STATUSES, Delivery, DeliveryArtifact, DeliveryStatus
+from .models import Delivery, DeliveryArtifact, DeliveryStatus
+from .transitions import Action, delivery_transition
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +47,8 @@ FILES_DIR = "files"
 ARCHIVE_NAME = "package.zip"
 
 
-class PrepareFailed(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+class PrepareFailed(Failed):
+    """The package cannot be prepared; `code` and `message` go into the delivery's `error`."""
 
 
 class LostClaim(Exception):
@@ -66,22 +66,29 @@ class _Worker:
     def _mine(self):
         return Delivery.objects.filter(project=self.project, id=self.delivery.pk, claim_token=self.token)
 
-    def report(self, *, force: bool = False, **fields) -> None:
+    def report(self, *, force: bool = False) -> None:
         if not force and self.prepared - self.reported < PROGRESS_EVERY_BYTES:
             return
-        self._write(**fields)
+        self._write()
 
     def report_file_done(self) -> None:
         if (self.prepared - self.reported >= PROGRESS_EVERY_BYTES
                 or time.monotonic() - self.reported_at >= PROGRESS_EVERY_SECONDS):
             self._write()
 
-    def _write(self, **fields) -> None:
-        progress = min(99, self.prepared * 100 // max(self.total, 1))
-        if not self._mine().update(bytes_prepared=self.prepared, progress=progress, heartbeat_at=timezone.now(),
-                                   **fields):
+    def _progress_fields(self) -> dict:
+        return dict(bytes_prepared=self.prepared, progress=min(99, self.prepared * 100 // max(self.total, 1)),
+                    heartbeat_at=timezone.now())
+
+    def _write(self) -> None:
+        if not self._mine().update(**self._progress_fields()):
             raise LostClaim()
         self.reported, self.reported_at = self.prepared, time.monotonic()
+
+    def transition(self, action: Action, **fields) -> bool:
+        """A status change of the delivery this worker still holds (its claim token)."""
+        return delivery_transition(project=self.project, delivery_id=self.delivery.pk, action=action,
+                                   where={"claim_token": self.token}, **fields)
 
 
 def _archive_filename(catalog_id: str) -> str:
@@ -168,8 +175,10 @@ def _reserve(worker: _Worker, footprint: int, archive_size: int) -> None:
                                 f"The package needs {footprint} bytes of delivery cache; the cache holds "
                                 f"{locked.delivery_cache_capacity_bytes} bytes even after evicting every done "
                                 "delivery.")
-        worker.report(force=True, status=DeliveryStatus.IN_PROGRESS, bytes_to_prepare=footprint,
-                      size=archive_size)
+        if not worker.transition(Action.RESERVE, bytes_to_prepare=footprint, size=archive_size,
+                                 **worker._progress_fields()):
+            raise LostClaim()
+        worker.reported, worker.reported_at = worker.prepared, time.monotonic()
 
 
 def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size: int) -> None:
@@ -192,9 +201,8 @@ def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size
                        "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier}))
     now = timezone.now()
     with transaction.atomic():
-        if not worker._mine().filter(status=DeliveryStatus.IN_PROGRESS).update(
-                status=DeliveryStatus.DONE, progress=100, bytes_prepared=worker.total, done_at=now,
-                heartbeat_at=now, expires_at=now + timedelta(days=project.delivery_lifetime_days)):
+        if not worker.transition(Action.FINISH, progress=100, bytes_prepared=worker.total, done_at=now,
+                                 heartbeat_at=now, expires_at=now + timedelta(days=project.delivery_lifetime_days)):
             raise LostClaim()
         DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
         DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
@@ -204,10 +212,9 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
     """Prepares generation `generation` of a delivery; returns its final status (or `skipped`)."""
     token = uuid.uuid4().hex
     # Claim: a pending delivery, or one whose worker was lost (the task is delivered again).
-    if not Delivery.objects.filter(project=project, id=delivery_id, generation=generation,
-                                   status__in=ACTIVE_STATUSES).update(
-            status=DeliveryStatus.START, claim_token=token, heartbeat_at=timezone.now(), progress=0,
-            bytes_prepared=0, updated_at=timezone.now()):
+    if not delivery_transition(project=project, delivery_id=delivery_id, action=Action.CLAIM,
+                               where={"generation": generation}, claim_token=token, heartbeat_at=timezone.now(),
+                               progress=0, bytes_prepared=0, updated_at=timezone.now()):
         return "skipped"
     delivery = Delivery.objects.get(project=project, id=delivery_id)
     worker = _Worker(project, delivery, token)
@@ -249,14 +256,13 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
 
 
 def _fail(worker: _Worker, code: str, message: str, folder: Path) -> None:
-    if worker._mine().update(status=DeliveryStatus.ERROR, error_code=code, error_message=message[:2000],
-                             claim_token="", bytes_to_prepare=0, heartbeat_at=timezone.now()):
+    if worker.transition(Action.FAIL, error_code=code, error_message=message[:2000], claim_token="",
+                         bytes_to_prepare=0, heartbeat_at=timezone.now()):
         services.remove_tree(folder)
 
 
 def delivery_fail_unexpectedly(*, project: Project, delivery_id: int, generation: int, message: str) -> None:
     """Marks a delivery in error after an unexpected exception (the task's last resort)."""
-    Delivery.objects.filter(project=project, id=delivery_id, generation=generation,
-                            status__in=ACTIVE_STATUSES).update(
-        status=DeliveryStatus.ERROR, error_code=codes.UNKNOWN, error_message=message[:2000], claim_token="",
-        bytes_to_prepare=0)
+    delivery_transition(project=project, delivery_id=delivery_id, action=Action.FAIL,
+                        where={"generation": generation}, error_code=codes.UNKNOWN, error_message=message[:2000],
+                        claim_token="", bytes_to_prepare=0)

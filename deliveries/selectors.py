@@ -4,11 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet, Sum
-from rest_framework import status as http
 
 from orders.models import Order, OrderDataFile
 from orders.selectors import order_for_caller
-from portal.api.errors import ApiError
+from portal.errors import NotFound, Refused
 from portal.catalog.models import DataFile, DataObject, Dataset, DataType
 from portal.tenancy.models import Project
 
@@ -56,10 +55,8 @@ def order_id_of(catalog_id: str) -> int | None:
 def _check_order_caller(*, project: Project, user, order_id: int, is_admin: bool) -> Order:
     try:
         return order_for_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
-    except ApiError as exc:
-        if exc.status_code == http.HTTP_404_NOT_FOUND:
-            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"Order {order_id} does not exist.") from exc
-        raise
+    except NotFound as exc:  # in this protocol's words
+        raise NotFound(codes.NOT_FOUND, f"Order {order_id} does not exist.") from exc
 
 
 def target_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Target:
@@ -68,18 +65,18 @@ def target_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool
     if catalog_id.startswith(codes.ORDER_PREFIX):
         order_id = order_id_of(catalog_id)
         if order_id is None:
-            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No order is named {catalog_id!r}.")
+            raise NotFound(codes.NOT_FOUND, f"No order is named {catalog_id!r}.")
         order = _check_order_caller(project=project, user=user, order_id=order_id, is_admin=is_admin)
         if order.built_at is None:
             # Its files are not resolved yet: a package now would be empty.
-            raise ApiError(http.HTTP_409_CONFLICT, codes.DOWNLOAD_NOT_AVAILABLE,
-                           f"Order {order_id} is still being built: prepare its delivery once it runs.")
+            raise Refused(codes.DOWNLOAD_NOT_AVAILABLE,
+                          f"Order {order_id} is still being built: prepare its delivery once it runs.")
         return Target(ORDER, catalog_id, order_id)
     if DataObject.objects.filter(project=project, ip_id=catalog_id).exists():
         return Target(DATA_OBJECT, catalog_id)
     if Dataset.objects.filter(project=project, ip_id=catalog_id).exists():
         return Target(DATASET, catalog_id)
-    raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"Nothing in the catalog is named {catalog_id!r}.")
+    raise NotFound(codes.NOT_FOUND, f"Nothing in the catalog is named {catalog_id!r}.")
 
 
 def check_reader(*, project: Project, user, delivery: Delivery, is_admin: bool) -> None:
@@ -96,7 +93,7 @@ def delivery_for_caller(*, project: Project, user, catalog_id: str, is_admin: bo
     delivery = (Delivery.objects.filter(project=project, catalog_id=catalog_id)
                 .prefetch_related("artifacts").first())
     if delivery is None:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
+        raise NotFound(codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
     return delivery
 
 
@@ -104,7 +101,7 @@ def artifact_for_caller(*, project: Project, user, artifact_id: int, is_admin: b
     artifact = (DeliveryArtifact.objects.filter(project=project, id=artifact_id)
                 .select_related("delivery").first())
     if artifact is None or artifact.delivery.status != DeliveryStatus.DONE:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No artifact {artifact_id}.")
+        raise NotFound(codes.NOT_FOUND, f"No artifact {artifact_id}.")
     check_reader(project=project, user=user, delivery=artifact.delivery, is_admin=is_admin)
     return artifact
 

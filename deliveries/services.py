@@ -1,7 +1,8 @@
 """Every write to deliveries: prepare requests, freeing, cache eviction and limits, sweeps.
 
-Status changes are conditional updates (compare-and-set), so a worker, a user and a sweep
-acting at once never leave a delivery in two states; the building itself is in `preparation`.
+Status changes go through `transitions.delivery_transition` (conditional updates), so a
+worker, a user and a sweep acting at once never leave a delivery in two states; the building
+itself is in `preparation`.
 """
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from rest_framework import status as http
-
-from portal.api.errors import ApiError
+from portal.errors import LimitExceeded, NotFound
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
 from . import codes, selectors
 from .models import ACTIVE_STATUSES, Delivery, DeliveryArtifact, DeliveryRequestKey, DeliveryStatus
+from .transitions import Action, delivery_transition
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,11 @@ GIB = 1024**3
 
 def delivery_dir(*, project_slug: str, delivery_id: int) -> Path:
     return Path(settings.DELIVERY_CACHE_DIR) / project_slug / str(delivery_id)
+
+
+def artifact_key(*, project_slug: str, artifact: DeliveryArtifact) -> str:
+    """Where an artifact's bytes are in the DELIVERY_CACHE area of `storage.Locator`."""
+    return f"{project_slug}/{artifact.delivery_id}/{artifact.path}"
 
 
 def generation_dir(*, project_slug: str, delivery_id: int, generation: int) -> Path:
@@ -66,8 +71,9 @@ def _reset_for_preparation(project: Project, delivery: Delivery, *, user, item_t
     """Back to pending under a new generation (the lock is held): the old files and artifacts go."""
     old_generation = delivery.generation
     DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
-    Delivery.objects.filter(project=project, id=delivery.pk).update(
-        status=DeliveryStatus.PENDING, generation=F("generation") + 1, progress=0, bytes_prepared=0,
+    delivery_transition(
+        project=project, delivery_id=delivery.pk, action=Action.PREPARE_AGAIN,
+        generation=F("generation") + 1, progress=0, bytes_prepared=0,
         bytes_to_prepare=0, size=0, expires_at=None, error_code="", error_message="", claim_token="",
         heartbeat_at=None, done_at=None, item_type=item_type, created_by=user, updated_at=timezone.now())
     _remove_generation_on_commit(project, delivery.pk, old_generation)
@@ -106,14 +112,11 @@ def delivery_prepare(*, project: Project, user, target: selectors.Target, item_t
 
 # --- freeing ---------------------------------------------------------------------------------
 
-def _free(project: Project, delivery: Delivery, *, only_statuses=None) -> bool:
+def _free(project: Project, delivery: Delivery, *, action: Action = Action.FREE) -> bool:
     """Status `delete`, artifacts gone, files removed after commit. False when nothing changed."""
-    qs = Delivery.objects.filter(project=project, id=delivery.pk).exclude(status=DeliveryStatus.DELETE)
-    if only_statuses is not None:
-        qs = qs.filter(status__in=only_statuses)
     # Clearing the claim makes a worker still at it stop at its next progress report.
-    if not qs.update(status=DeliveryStatus.DELETE, claim_token="", progress=0, bytes_prepared=0,
-                     expires_at=None, updated_at=timezone.now()):
+    if not delivery_transition(project=project, delivery_id=delivery.pk, action=action, claim_token="", progress=0,
+                               bytes_prepared=0, expires_at=None, updated_at=timezone.now()):
         return False
     DeliveryArtifact.objects.filter(project=project, delivery_id=delivery.pk).delete()
     _remove_generation_on_commit(project, delivery.pk, delivery.generation)
@@ -137,7 +140,7 @@ def cache_evict(*, project: Project, catalog_id: str | None = None, before: date
     if catalog_id is not None:
         delivery = Delivery.objects.filter(project=project, catalog_id=catalog_id).first()
         if delivery is None:
-            raise ApiError(http.HTTP_404_NOT_FOUND, codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
+            raise NotFound(codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
         if _free(project, delivery):
             freed.append(delivery.catalog_id)
         return freed
@@ -148,7 +151,7 @@ def cache_evict(*, project: Project, catalog_id: str | None = None, before: date
     for delivery in candidates.only("id", "catalog_id", "generation", "bytes_to_prepare").iterator():
         if goal is not None and goal <= 0:
             break
-        if _free(project, delivery, only_statuses=(DeliveryStatus.DONE,)):
+        if _free(project, delivery, action=Action.EVICT):
             freed.append(delivery.catalog_id)
             if goal is not None:
                 goal -= delivery.bytes_to_prepare
@@ -172,7 +175,7 @@ def cache_make_room(*, project: Project, delivery_id: int, needed: int) -> bool:
     if needed > free + gained:
         return False
     for delivery in victims:
-        _free(project, delivery, only_statuses=(DeliveryStatus.DONE,))
+        _free(project, delivery, action=Action.EVICT)
     log.info("delivery cache of %s: evicted %s to make room", project.slug, [d.catalog_id for d in victims])
     return True
 
@@ -183,10 +186,10 @@ def cache_config_update(*, project: Project, max_capacity_bytes: int) -> Project
     locked = Project.objects.select_for_update().get(pk=project.pk)
     used = selectors.cache_used_bytes(project=locked)
     if max_capacity_bytes < used:
-        raise ApiError(http.HTTP_409_CONFLICT, codes.INVALID,
-                       f"maxCapacityInGB {max_capacity_bytes / GIB:.3f} is below the {used / GIB:.3f} GB "
-                       "in use: delete deliveries first (DELETE /api/v1/delivery/cache/delete).",
-                       extra={"usedBytes": used})
+        raise LimitExceeded(codes.INVALID,
+                            f"maxCapacityInGB {max_capacity_bytes / GIB:.3f} is below the {used / GIB:.3f} GB "
+                            "in use: delete deliveries first (DELETE /api/v1/delivery/cache/delete).",
+                            usedBytes=used)
     locked.delivery_cache_capacity_bytes = max_capacity_bytes
     locked.save(update_fields=["delivery_cache_capacity_bytes"])
     project.delivery_cache_capacity_bytes = max_capacity_bytes
@@ -205,7 +208,7 @@ def deliveries_expire_sweep(*, batch_size: int = 200, max_batches: int = 50) -> 
             break
         for delivery in due:
             with project_scope(delivery.project), transaction.atomic():
-                expired += _free(delivery.project, delivery, only_statuses=(DeliveryStatus.DONE,))
+                expired += _free(delivery.project, delivery, action=Action.EVICT)
     return expired
 
 

@@ -2,7 +2,7 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
-from portal.api.errors import ApiError
+from portal.errors import DomainError
 from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
@@ -44,7 +44,7 @@ class OrderAdmin(ProjectScopedAdmin):
                     with transaction.atomic():
                         result = service(project=order.project, order_id=order.pk)
                     done += result is not None
-                except ApiError as exc:
+                except DomainError as exc:
                     refused += 1
                     self.message_user(request, f"Order #{order.pk}: {exc.code}", messages.WARNING)
         self.message_user(request, f"{done} order(s) {verb}.", messages.SUCCESS if done else messages.INFO)

@@ -1,18 +1,16 @@
 """REGARDS-compatible order endpoints (prefix /api/v1/rs-order): thin views over services."""
 from __future__ import annotations
 
-from datetime import datetime, time, timezone as dt_timezone
-
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status as http
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from portal.api.errors import ApiError
+from portal.api.errors import ApiError, require_admin
 from portal.api.pagination import page_envelope, page_request, paginate_queryset
 from portal.api.views import ProjectAPIView
+from portal.dates import parse_when
 
 from . import services
 from .csv import orders_csv_response
@@ -22,7 +20,6 @@ from .selectors import (OrderFilters, order_check_caller, order_for_caller, orde
 from .serializers import (OrderBodyOutputSerializer, OrderCreateInputSerializer, OrderPageOutputSerializer,
                           OrderSearchInputSerializer, order_body)
 
-ADMIN_ROLE_REQUIRED = "ADMIN_ROLE_REQUIRED"
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 ADMIN_FILTER_PARAMS = [
     OpenApiParameter("user", str, required=False, description="Owner email."),
@@ -54,11 +51,6 @@ class _CsvCapableView(ProjectAPIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-def _require_admin(request) -> None:
-    if not request.access.is_admin:
-        raise ApiError(http.HTTP_403_FORBIDDEN, ADMIN_ROLE_REQUIRED)
-
-
 def _page_of_bodies(request, queryset) -> dict:
     page = page_request(request.query_params)
     orders, total = paginate_queryset(queryset, page)
@@ -79,18 +71,10 @@ def _check_caller(request, order_id: int) -> None:
 
 def _parse_when(raw: str, name: str, end_of_day: bool = False):
     # A bare date covers its whole day (`to=2026-03-02` includes that day).
-    value = parse_datetime(raw) if len(raw) > 10 else None
-    if value is None:
-        day = parse_date(raw)
-        if day is None:
-            raise ApiError(http.HTTP_400_BAD_REQUEST, "INVALID_DATE", f"`{name}` is not an ISO-8601 date.")
-        value = datetime.combine(day, time.max if end_of_day else time.min)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt_timezone.utc)
-    try:  # in UTC: the database takes no offset beyond ±15:59 (`-18:43` parses)
-        return value.astimezone(dt_timezone.utc)
-    except OverflowError:
-        raise ApiError(http.HTTP_400_BAD_REQUEST, "INVALID_DATE", f"`{name}` is out of range.") from None
+    try:
+        return parse_when(raw, end_of_day=end_of_day)
+    except ValueError:
+        raise ApiError(http.HTTP_400_BAD_REQUEST, "INVALID_DATE", f"`{name}` is not an ISO-8601 date.") from None
 
 
 def _filters_from_query(params) -> OrderFilters:
@@ -226,7 +210,7 @@ class AdminOrderListApi(_CsvCapableView):
                    responses={200: OrderPageOutputSerializer, (200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         """ADMIN: the project's orders (JSON page, or the CSV export with `Accept: text/csv`)."""
-        _require_admin(request)
+        require_admin(request)
         filters = _filters_from_query(request.query_params)
         if request.accepted_renderer.format == "csv":
             return orders_csv_response(project=request.access.project, filters=filters)
@@ -238,7 +222,7 @@ class AdminOrderSearchApi(ProjectAPIView):
     @extend_schema(operation_id="orders_search", parameters=PAGE_PARAMS, request=OrderSearchInputSerializer,
                    responses={200: OrderPageOutputSerializer})
     def post(self, request):
-        _require_admin(request)
+        require_admin(request)
         qs = order_list_for_admin(project=request.access.project, filters=_filters_from_body(request.data))
         return Response(_page_of_bodies(request, qs))
 
@@ -247,12 +231,12 @@ class AdminOrderCsvApi(_CsvCapableView):
     @extend_schema(operation_id="orders_csv_get", parameters=ADMIN_FILTER_PARAMS,
                    responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
-        _require_admin(request)
+        require_admin(request)
         return orders_csv_response(project=request.access.project,
                                    filters=_filters_from_query(request.query_params))
 
     @extend_schema(operation_id="orders_csv_search", request=OrderSearchInputSerializer,
                    responses={(200, "text/csv"): OpenApiTypes.STR})
     def post(self, request):
-        _require_admin(request)
+        require_admin(request)
         return orders_csv_response(project=request.access.project, filters=_filters_from_body(request.data))

@@ -1,13 +1,36 @@
-"""Where staged (restored NEARLINE) files of an order live: ORDER_CACHE_DIR/<project>/<order>/."""
+"""Where an order file's bytes are: in its ONLINE tier, or (NEARLINE) as a restored copy in
+the order cache, ORDER_CACHE_DIR/<project>/<order>/. Read them through `storage.Locator`."""
 from __future__ import annotations
 
 import re
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
+from portal.catalog.models import StorageTier
+from portal.catalog.storage import ORDER_CACHE, Locator
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+NOT_RESTORED = "the file was not restored from nearline storage"
+
+
+@dataclass(frozen=True)
+class Place:
+    """An area and key of `storage.Locator`, and what to say when nothing is stored there."""
+
+    area: str
+    key: str
+    missing: str
+
+
+def order_file_place(*, tier: str, location: str, cache_path: str) -> Place | None:
+    """Where to read an order file (None: a NEARLINE file that was not restored)."""
+    if tier == StorageTier.NEARLINE:
+        if not cache_path:
+            return None
+        return Place(ORDER_CACHE, cache_path, "the restored copy is missing from the order cache")
+    return Place(tier, location, "the file is missing from online storage")
 
 
 def order_cache_dir(*, project_slug: str, order_id: int) -> Path:
@@ -20,12 +43,5 @@ def order_file_cache_relpath(*, project_slug: str, order_id: int, order_file_id:
     return f"{project_slug}/{order_id}/{order_file_id}_{safe}"
 
 
-def order_file_cache_path(order_file) -> Path | None:
-    """Absolute path of a staged NEARLINE file, None for files read from their tier directly."""
-    if not order_file.cache_path:
-        return None
-    return Path(settings.ORDER_CACHE_DIR) / order_file.cache_path
-
-
 def order_cache_free(*, project_slug: str, order_id: int) -> None:
-    shutil.rmtree(order_cache_dir(project_slug=project_slug, order_id=order_id), ignore_errors=True)
+    Locator().delete(ORDER_CACHE, f"{project_slug}/{order_id}")

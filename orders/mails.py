@@ -2,12 +2,17 @@
 ready, and the weekday reminder for files waiting to be downloaded."""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
-from .models import Order
+from portal.tenancy.models import Project
+
+from .models import FINISHED_STATUSES, FileState, Order, OrderDataFile, OrderStatus
 from .tokens import order_token_for
 
 
@@ -41,3 +46,39 @@ def send_order_mail(order: Order, kind: str) -> None:
     else:
         raise ValueError(kind)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.owner.email])
+
+
+# --- when they go ----------------------------------------------------------------------
+
+def order_notify(*, project: Project, order_id: int, kind: str) -> bool:
+    """Sends the `created` or `ready` mail once (claimed with a compare-and-set)."""
+    field = {"created": "created_mail_at", "ready": "ready_mail_at"}[kind]
+    # The order may have moved on before the mail task ran: never announce a deleted or
+    # expired order, nor a "ready" one that is not finished any more.
+    statuses = FINISHED_STATUSES if kind == "ready" else set(OrderStatus) - {OrderStatus.DELETED, OrderStatus.EXPIRED}
+    if not Order.objects.filter(project=project, id=order_id, status__in=statuses,
+                                **{f"{field}__isnull": True}).update(**{field: timezone.now()}):
+        return False
+    order = Order.objects.select_related("owner", "project").get(project=project, id=order_id)
+    send_order_mail(order, kind)
+    return True
+
+
+def orders_remind_sweep(*, now=None, waited: timedelta = timedelta(hours=72), batch_size: int = 500) -> int:
+    """On weekdays, reminds owners of orders whose available files have waited 72 hours
+    (at most once a day per order)."""
+    now = now or timezone.now()
+    if now.weekday() >= 5:
+        return 0
+    old_available = OrderDataFile.unscoped_objects.filter(
+        order_id=OuterRef("pk"), state=FileState.AVAILABLE, state_date__lte=now - waited)
+    due = (Order.unscoped_objects.filter(available_files_count__gt=0)
+           .exclude(status__in=(OrderStatus.EXPIRED, OrderStatus.DELETED, OrderStatus.PENDING))
+           .filter(Q(reminded_at__isnull=True) | Q(reminded_at__lt=now - timedelta(hours=20)))
+           .filter(Exists(old_available)).select_related("owner", "project").order_by("id")[:batch_size])
+    sent = 0
+    for order in due:
+        if Order.unscoped_objects.filter(id=order.pk, reminded_at=order.reminded_at).update(reminded_at=now):
+            send_order_mail(order, "reminder")
+            sent += 1
+    return sent

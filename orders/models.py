@@ -16,6 +16,12 @@ class OrderStatus(models.TextChoices):
     DELETED = "DELETED"
 
 
+# Every file in a final state: the order is done (its files may still be downloaded).
+FINISHED_STATUSES = frozenset({OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, OrderStatus.FAILED})
+# Nothing will change any more on its own (a live view of the order may stop).
+FINAL_STATUSES = FINISHED_STATUSES | {OrderStatus.EXPIRED, OrderStatus.DELETED}
+
+
 class Order(TenantModel):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     label = models.CharField(max_length=50)

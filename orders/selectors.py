@@ -5,13 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
-from rest_framework import status as http
-
-from portal.api.errors import ApiError
+from portal.errors import NotAllowed, NotFound
 from portal.tenancy.models import Project
 
 from . import codes
-from .models import DatasetTask, Order, OrderStatus
+from .models import DatasetTask, Order, OrderDataFile, OrderStatus
 
 
 @dataclass(frozen=True)
@@ -34,13 +32,13 @@ def _with_body_relations(qs: QuerySet) -> QuerySet:
 
 def _refuse_unless_callers(*, order_id: int, owner_id: int | None, user, is_admin: bool) -> None:
     if owner_id is None:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
+        raise NotFound(codes.ORDER_NOT_FOUND, f"Order {order_id} does not exist.")
     if owner_id != user.pk and not is_admin:
-        raise ApiError(http.HTTP_403_FORBIDDEN, codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
+        raise NotAllowed(codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER)
 
 
 def order_for_caller(*, project: Project, user, order_id: int, is_admin: bool) -> Order:
-    """The order if the caller owns it or administers the project: 404 unknown, 403 not theirs."""
+    """The order if the caller owns it or administers the project: NotFound unknown, NotAllowed not theirs."""
     order = _with_body_relations(Order.objects.filter(project=project, id=order_id)).first()
     _refuse_unless_callers(order_id=order_id, owner_id=order and order.owner_id, user=user, is_admin=is_admin)
     return order
@@ -87,3 +85,13 @@ CSV_COLUMNS = ("id", "creation_date", "expiration_date", "owner__email", "status
 def order_csv_rows(*, project: Project, filters: OrderFilters, chunk_size: int = 2000):
     """Plain tuples by id, fetched in chunks (server-side cursor on PostgreSQL)."""
     return _filtered(project, filters).order_by("id").values_list(*CSV_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+PAGE_FILE_FIELDS = ("id", "order_id", "product_id", "filename", "size", "mime_type", "state", "state_date",
+                    "error_reason", "data_type", "tier")
+
+
+def order_files_for_page(*, project: Project, order: Order) -> QuerySet[OrderDataFile]:
+    """Every file of the order with its state, by id (the API lists them per dataset task)."""
+    return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
+            .only(*PAGE_FILE_FIELDS).order_by("id"))

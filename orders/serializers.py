@@ -1,21 +1,13 @@
 """Wire shapes of orders (REGARDS camelCase). `order_body` renders one order with its links."""
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
-
 from rest_framework import serializers
 
 from portal.api.pagination import page_output_serializer
+from portal.dates import iso_utc
 
 from .models import Order, OrderStatus
 from .transitions import order_links
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and `Z`, as REGARDS writes dates."""
-    if value is None:
-        return None
-    return value.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def order_content(order: Order) -> dict:

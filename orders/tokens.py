@@ -8,19 +8,27 @@ from __future__ import annotations
 from django.core import signing
 from django.utils import timezone
 
+from portal.errors import NotAuthenticated
 from portal.tenancy.models import Project
 
+from .downloads import codes
 from .models import Order, OrderStatus
 
 _SALT = "orderly.orders.orderToken"
 
 
-class OrderTokenInvalid(Exception):
-    """Bad signature, another project, unknown or removed order (map to 401)."""
+class OrderTokenInvalid(NotAuthenticated):
+    """Bad signature, another project, unknown or removed order."""
+
+    def __init__(self, message: str):
+        super().__init__(codes.ORDER_TOKEN_INVALID, message)
 
 
 class OrderTokenExpired(OrderTokenInvalid):
     """A genuine token of an order past its expiration date (or expired/deleted)."""
+
+    def __init__(self, message: str):
+        NotAuthenticated.__init__(self, codes.ORDER_EXPIRED, message)
 
 
 def order_token_for(order: Order) -> str:

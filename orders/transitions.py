@@ -15,9 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status as http
-
-from portal.api.errors import ApiError
+from portal.errors import Refused
 from portal.tenancy.models import Project
 
 from . import codes
@@ -77,14 +75,10 @@ TARGET: dict[Action, str | None] = {
     Action.EXPIRE: S.EXPIRED,
 }
 
-FINISHED_STATUSES = frozenset({S.DONE, S.DONE_WITH_WARNING, S.FAILED})
 
 
-class OrderActionRefused(ApiError):
-    """The order's status does not allow the action (REGARDS answers 401)."""
-
-    def __init__(self, code: str):
-        super().__init__(http.HTTP_401_UNAUTHORIZED, code)
+class OrderActionRefused(Refused):
+    """The order's status does not allow the action; `code` names the rule (REGARDS answers 401)."""
 
 
 def is_allowed(order: Order, action: Action) -> bool:
@@ -117,8 +111,7 @@ def order_transition(*, project: Project, order_id: int, action: Action, target:
                      refuse: bool = True) -> Order | None:
     """Locks the order and applies `action`; returns the locked order.
 
-    A status the table does not allow raises OrderActionRefused (401 with the action's
-    code), or returns None when `refuse` is False (system actions racing with people).
+    A status the table does not allow raises OrderActionRefused (with the action's code), or returns None when `refuse` is False (system actions racing with people).
     `target` is required for the computed actions (RESUME, FINISH).
     """
     if not transaction.get_connection().in_atomic_block:

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import apis
+from . import apis, pages
+from .downloads.urls import urlpatterns as downloads_urlpatterns
+from .live import apis as live_apis
 
 P = "api/v1/rs-order"
 
@@ -17,7 +19,16 @@ urlpatterns = [
     path(f"{P}/orders/csv", apis.AdminOrderCsvApi.as_view(), name="orders-csv"),
 ]
 
-from .downloads.urls import urlpatterns as downloads_urlpatterns  # noqa: E402
 urlpatterns += downloads_urlpatterns
-from .events import urlpatterns as events_urlpatterns  # noqa: E402
-urlpatterns += events_urlpatterns
+urlpatterns += [
+    path(f"{P}/user/orders/<int:orderId>/events", live_apis.UserOrderEventsApi.as_view(), name="user-order-events"),
+]
+
+# Pages (people-facing, session login).
+PAGES = "projects/<slug:slug>"
+urlpatterns += [
+    path(f"{PAGES}/basket/order", pages.order_create, name="page-order-create"),
+    path(f"{PAGES}/orders/", pages.order_list, name="page-orders"),
+    path(f"{PAGES}/orders/<int:order_id>/", pages.order_detail, name="page-order"),
+    path(f"{PAGES}/orders/<int:order_id>/<slug:action>", pages.order_action, name="page-order-action"),
+]

@@ -60,6 +60,12 @@ class NotReady(DomainError):
     default_code = "NOT_READY"
 
 
+class Failed(DomainError):
+    """It exists but its processing failed (e.g. a file that could not be staged or read)."""
+
+    default_code = "FAILED"
+
+
 class LimitExceeded(DomainError):
     """A quota or capacity would be exceeded (e.g. a package larger than the delivery cache)."""
 

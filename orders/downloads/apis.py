@@ -2,55 +2,39 @@
 from __future__ import annotations
 
 import base64
-import json
 
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from portal.api.errors import ApiError
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
-from portal.api.ranges import RangeNotSatisfiable, requested_range
+from portal.api.renderers import DOWNLOAD_RENDERERS
+from portal.files.responses import ranged_file_response
 from portal.api.views import ProjectAPIView, ScopedAPIView
 from portal.tenancy.access import requested_project
 from portal.tenancy.models import Project
 
-from deliveries.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
+from portal.files.metalink import METALINK3_CONTENT_TYPE, METALINK4_CONTENT_TYPE
 
-from ..models import OrderStatus
+from ..models import FINISHED_STATUSES
 from ..selectors import order_for_caller
 from ..tokens import OrderTokenExpired, OrderTokenInvalid, order_from_token, order_token_for
-from . import codes, selectors, services
+from . import archive, codes, selectors, services
 
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 TOKEN_PARAMS = [OpenApiParameter("orderToken", str, required=True),
                 OpenApiParameter("scope", str, required=True, description="Project slug.")]
-METALINK_FORBIDDEN_STATUSES = (OrderStatus.DELETED, OrderStatus.EXPIRED, OrderStatus.PENDING, OrderStatus.FAILED)
 BINARY = OpenApiResponse(OpenApiTypes.BINARY, description="The bytes (206 for a Range).")
 
 
-class AnyMediaRenderer(BaseRenderer):
-    """Lets any `Accept` (application/zip, metalink, octet-stream...) through negotiation; the
-    views stream their bodies themselves, so this only ever renders error bodies (as JSON)."""
-
-    media_type = "*/*"
-    format = "any"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return b"" if data is None else json.dumps(data).encode("utf-8")
-
-
-DOWNLOAD_RENDERERS = [JSONRenderer, AnyMediaRenderer]
 
 
 class OrderFileItemOutputSerializer(serializers.Serializer):
@@ -95,7 +79,7 @@ class OrderFilesAvailableApi(ProjectAPIView):
                                  is_admin=request.access.is_admin)
         body = _file_page(request, selectors.files_available(project=project, order=order),
                           OrderFileItemOutputSerializer)
-        if order.status in selectors.FINISHED_ORDER_STATUSES:
+        if order.status in FINISHED_STATUSES:
             return Response(body, status=http.HTTP_200_OK)
         if body["metadata"]["totalElements"] == 0:
             return Response(status=http.HTTP_204_NO_CONTENT)
@@ -123,37 +107,13 @@ def _checksum_headers(order_file) -> dict[str, str]:
     return headers
 
 
-def _not_satisfiable(size: int) -> HttpResponse:
-    response = HttpResponse(json.dumps({"messages": [codes.RANGE_NOT_SATISFIABLE]}),
-                            status=http.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE, content_type="application/json")
-    response["Content-Range"] = f"bytes */{size}"
-    return response
-
-
-def file_download_response(request, *, project, order_file, head: bool) -> HttpResponse:
+def file_download_response(request, *, project, order_file) -> HttpResponse:
     source = services.order_file_check_servable(order_file)
-    etag = services.order_file_etag(order_file)
-    try:
-        byte_range = requested_range(range_header=request.headers.get("Range"),
-                                     if_range=request.headers.get("If-Range"), etag=etag, size=order_file.size)
-    except RangeNotSatisfiable:
-        return _not_satisfiable(order_file.size)
-    status = http.HTTP_206_PARTIAL_CONTENT if byte_range else http.HTTP_200_OK
-    if head:
-        response = HttpResponse(status=status, content_type=order_file.mime_type)
-    else:
-        response = StreamingHttpResponse(
-            services.order_file_stream(project=project, order_file=order_file, source=source, byte_range=byte_range),
-            status=status, content_type=order_file.mime_type)
-    response["Content-Length"] = str(byte_range.length if byte_range else order_file.size)
-    if byte_range:
-        response["Content-Range"] = byte_range.content_range(order_file.size)
-    response["ETag"] = etag
-    response["Accept-Ranges"] = "bytes"
-    response["Content-Disposition"] = content_disposition_header(True, order_file.filename)
-    for name, value in _checksum_headers(order_file).items():
-        response[name] = value
-    return response
+    return ranged_file_response(
+        request, size=order_file.size, etag=services.order_file_etag(order_file), content_type=order_file.mime_type,
+        stream=lambda byte_range: services.order_file_stream(project=project, order_file=order_file, source=source,
+                                                             byte_range=byte_range),
+        filename=order_file.filename, headers=_checksum_headers(order_file))
 
 
 class OrderFileDownloadApi(ProjectAPIView):
@@ -161,20 +121,20 @@ class OrderFileDownloadApi(ProjectAPIView):
 
     renderer_classes = DOWNLOAD_RENDERERS
 
-    def _respond(self, request, dataFileId: int, head: bool):
+    def _respond(self, request, dataFileId: int):
         project = request.access.project
         order_file = selectors.order_file_with_order(project=project, file_id=dataFileId)
         order_for_caller(project=project, user=request.user, order_id=order_file.order_id,
                          is_admin=request.access.is_admin)
-        return file_download_response(request, project=project, order_file=order_file, head=head)
+        return file_download_response(request, project=project, order_file=order_file)
 
     @extend_schema(responses={200: BINARY, 206: BINARY, 202: None, 410: None, 422: None})
     def get(self, request, dataFileId: int):
-        return self._respond(request, dataFileId, head=False)
+        return self._respond(request, dataFileId)
 
     @extend_schema(exclude=True)
     def head(self, request, dataFileId: int):
-        return self._respond(request, dataFileId, head=True)
+        return self._respond(request, dataFileId)
 
 
 class PublicOrderTokenAPIView(ScopedAPIView):
@@ -204,23 +164,23 @@ class PublicOrderTokenAPIView(ScopedAPIView):
 class PublicOrderFileDownloadApi(PublicOrderTokenAPIView):
     """The bytes of one file of the token's order (401 for a file of another order)."""
 
-    def _respond(self, request, dataFileId: int, head: bool):
+    def _respond(self, request, dataFileId: int):
         project, order = request.token_project, request.token_order
         order_file = selectors.order_file_with_order(project=project, file_id=dataFileId)
         if order_file.order_id != order.pk:
             raise ApiError(http.HTTP_401_UNAUTHORIZED, codes.ORDER_TOKEN_INVALID,
                            "This token is not valid for this file.")
-        return file_download_response(request, project=project, order_file=order_file, head=head)
+        return file_download_response(request, project=project, order_file=order_file)
 
     @extend_schema(operation_id="v1_rs_order_orders_public_files_download",
                    parameters=TOKEN_PARAMS, responses={200: BINARY, 206: BINARY, 202: None, 401: None,
                                                        410: None, 422: None})
     def get(self, request, dataFileId: int):
-        return self._respond(request, dataFileId, head=False)
+        return self._respond(request, dataFileId)
 
     @extend_schema(exclude=True)
     def head(self, request, dataFileId: int):
-        return self._respond(request, dataFileId, head=True)
+        return self._respond(request, dataFileId)
 
 
 # --- order zip ------------------------------------------------------------------------------
@@ -230,7 +190,7 @@ class UserOrderZipDownloadApi(ProjectAPIView):
 
     renderer_classes = DOWNLOAD_RENDERERS
 
-    def _respond(self, request, orderId: int, head: bool):
+    def _respond(self, request, orderId: int):
         project = request.access.project
         order = order_for_caller(project=project, user=request.user, order_id=orderId,
                                  is_admin=request.access.is_admin)
@@ -238,46 +198,31 @@ class UserOrderZipDownloadApi(ProjectAPIView):
         range_header, if_range = request.headers.get("Range"), request.headers.get("If-Range")
         plan = None
         if range_header:
-            plan = services.order_zip_resume(project=project, order=order, etag=if_range)
+            plan = archive.order_zip_resume(project=project, order=order, etag=if_range)
         if plan is None:
-            plan = services.order_zip_prepare(project=project, order=order)
+            plan = archive.order_zip_prepare(project=project, order=order)
         if plan is None:
             return HttpResponse(status=http.HTTP_204_NO_CONTENT)
-        layout = plan.layout
-        try:
-            byte_range = requested_range(range_header=range_header, if_range=if_range, etag=layout.etag,
-                                         size=len(layout))
-        except RangeNotSatisfiable:
-            return _not_satisfiable(len(layout))
-        status = http.HTTP_206_PARTIAL_CONTENT if byte_range else http.HTTP_200_OK
-        if head:
-            response = HttpResponse(status=status, content_type="application/zip")
-        else:
-            response = StreamingHttpResponse(
-                services.order_zip_stream(project=project, order=order, plan=plan, byte_range=byte_range),
-                status=status, content_type="application/zip")
-        response["Content-Length"] = str(byte_range.length if byte_range else len(layout))
-        if byte_range:
-            response["Content-Range"] = byte_range.content_range(len(layout))
-        response["ETag"] = layout.etag
-        response["Accept-Ranges"] = "bytes"
-        response["Content-Disposition"] = f"attachment;filename={plan.filename(order)}"
-        return response
+        return ranged_file_response(
+            request, size=len(plan.layout), etag=plan.layout.etag, content_type="application/zip",
+            stream=lambda byte_range: archive.order_zip_stream(project=project, order=order, plan=plan,
+                                                               byte_range=byte_range),
+            disposition=f"attachment;filename={plan.filename(order)}")
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="application/zip"),
                               206: BINARY, 204: None, 410: None})
     def get(self, request, orderId: int):
-        return self._respond(request, orderId, head=False)
+        return self._respond(request, orderId)
 
     @extend_schema(exclude=True)
     def head(self, request, orderId: int):
-        return self._respond(request, orderId, head=True)
+        return self._respond(request, orderId)
 
 
 # --- metalink -------------------------------------------------------------------------------
 
 def metalink_response(request, *, project, order, token: str):
-    if order.status in METALINK_FORBIDDEN_STATUSES or services.order_is_expired(order):
+    if order.status in services.METALINK_FORBIDDEN_STATUSES or services.order_is_expired(order):
         raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_NOT_DOWNLOADABLE,
                        f"Order {order.pk} has no files to download ({order.status}).")
     version = 4 if METALINK4_CONTENT_TYPE in request.headers.get("Accept", "") else 3

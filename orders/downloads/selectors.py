@@ -2,20 +2,17 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from rest_framework import status as http
-
-from portal.api.errors import ApiError
+from portal.errors import NotFound
 from portal.tenancy.models import Project
 
-from deliveries.zipfile_layout import unique_names
+from portal.files.names import unique_names
 
-from ..models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus
+from ..models import DatasetTask, FileState, Order, OrderDataFile
 from . import codes
 
 # Files a user can fetch now (DOWNLOADED ones stay listed and downloadable until expiry, so
 # paging by id stays stable while the user downloads page after page).
 DOWNLOADABLE_STATES = (FileState.AVAILABLE, FileState.DOWNLOADED)
-FINISHED_ORDER_STATUSES = (OrderStatus.DONE, OrderStatus.DONE_WITH_WARNING, OrderStatus.FAILED)
 # Zip/metalink names reserve these for the archive's own entries.
 RESERVED_ZIP_NAMES = ("SHA256SUMS", "NOTICE.txt")
 
@@ -31,7 +28,7 @@ def files_available(*, project: Project, order: Order) -> QuerySet[OrderDataFile
 def dataset_task_files(*, project: Project, order: Order, dataset_task_id: int) -> QuerySet[OrderDataFile]:
     """Every file of one dataset task of the order (404 when the task is not the order's)."""
     if not DatasetTask.objects.filter(project=project, order_id=order.pk, id=dataset_task_id).exists():
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.DATASET_TASK_NOT_FOUND,
+        raise NotFound(codes.DATASET_TASK_NOT_FOUND,
                        f"Dataset task {dataset_task_id} is not part of order {order.pk}.")
     return (OrderDataFile.objects.filter(project=project, order_id=order.pk,
                                          sub_order__dataset_task_id=dataset_task_id)
@@ -43,7 +40,7 @@ def order_file_with_order(*, project: Project, file_id: int) -> OrderDataFile:
     order_file = (OrderDataFile.objects.filter(project=project, id=file_id)
                   .select_related("order", "order__owner").first())
     if order_file is None:
-        raise ApiError(http.HTTP_404_NOT_FOUND, codes.ORDER_FILE_NOT_FOUND, f"File {file_id} does not exist.")
+        raise NotFound(codes.ORDER_FILE_NOT_FOUND, f"File {file_id} does not exist.")
     return order_file
 
 

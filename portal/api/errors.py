@@ -1,8 +1,9 @@
-"""One place for API error bodies.
+"""One place for API error bodies and statuses.
 
 REGARDS-style endpoints (`/api/v1/rs-...`) answer `{"messages": [...]}` as their reference
 API does; every other endpoint answers RFC 9457 `application/problem+json`, keeping the
-documented code in `code`. No malformed request may reach a 500.
+documented code in `code`. Domain exceptions (`portal/errors.py`) get their status from the
+table of the protocol at the request's path. No malformed request may reach a 500.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from portal import errors as domain
 
 REGARDS_PREFIX = "/api/v1/rs-"
+ADMIN_ROLE_REQUIRED = "ADMIN_ROLE_REQUIRED"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -36,8 +38,7 @@ class ApiError(exceptions.APIException):
         super().__init__(detail=detail or code, code=code)
 
 
-# The one table from domain exceptions to HTTP statuses. A protocol whose reference API uses
-# other statuses for some codes overrides them by code (REGARDS: refusals are 401).
+# Problem+json (every endpoint but REGARDS'): the status of each kind of domain error.
 STATUS_BY_DOMAIN_ERROR: dict[type[domain.DomainError], int] = {
     domain.NotFound: status.HTTP_404_NOT_FOUND,
     domain.NotAllowed: status.HTTP_403_FORBIDDEN,
@@ -46,35 +47,51 @@ STATUS_BY_DOMAIN_ERROR: dict[type[domain.DomainError], int] = {
     domain.Invalid: status.HTTP_400_BAD_REQUEST,
     domain.Gone: status.HTTP_410_GONE,
     domain.NotReady: status.HTTP_202_ACCEPTED,
+    domain.Failed: status.HTTP_422_UNPROCESSABLE_ENTITY,
     domain.LimitExceeded: status.HTTP_409_CONFLICT,
 }
+# A documented code whose status differs from its kind's.
 STATUS_BY_CODE: dict[str, int] = {}
 
+# REGARDS (`/api/v1/rs-...`): its reference API refuses what an object's state forbids with 401.
+REGARDS_STATUS_BY_DOMAIN_ERROR: dict[type[domain.DomainError], int] = {
+    **STATUS_BY_DOMAIN_ERROR,
+    domain.Refused: status.HTTP_401_UNAUTHORIZED,
+}
+# Documented REGARDS codes whose status differs from their kind's (e.g. labels: 422). The apps
+# own their codes: each adds its `REGARDS_STATUS_BY_CODE` (from its codes.py) when it is ready.
+REGARDS_STATUS_BY_CODE: dict[str, int] = {}
 
-def status_for(exc: domain.DomainError) -> int:
-    if exc.code in STATUS_BY_CODE:
-        return STATUS_BY_CODE[exc.code]
+
+def status_for(exc: domain.DomainError, path: str = "") -> int:
+    """The status of a domain error in the protocol of the endpoint at `path`."""
+    by_code, by_kind = ((REGARDS_STATUS_BY_CODE, REGARDS_STATUS_BY_DOMAIN_ERROR) if is_regards_path(path)
+                        else (STATUS_BY_CODE, STATUS_BY_DOMAIN_ERROR))
+    if exc.code in by_code:
+        return by_code[exc.code]
     for klass in type(exc).__mro__:
-        if klass in STATUS_BY_DOMAIN_ERROR:
-            return STATUS_BY_DOMAIN_ERROR[klass]
+        if klass in by_kind:
+            return by_kind[klass]
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
-def api_error_from_domain(exc: domain.DomainError) -> "ApiError":
-    return ApiError(status_for(exc), exc.code, None if exc.message == exc.code else exc.message, exc.details)
+def api_error_from_domain(exc: domain.DomainError, path: str = "") -> "ApiError":
+    return ApiError(status_for(exc, path), exc.code, None if exc.message == exc.code else exc.message, exc.details)
 
 
-def _flatten(detail, prefix: str = "") -> list[str]:
+def flatten_errors(detail, prefix: str = "") -> list[str]:
+    """Validation errors (nested dicts and lists) as `field.sub: message` lines."""
     if isinstance(detail, dict):
         out: list[str] = []
         for key, value in detail.items():
-            name = "" if key == "non_field_errors" else f"{prefix}{key}"
-            out.extend(_flatten(value, f"{name}." if name else ""))
+            # Errors of an object as a whole are named by the object (nothing at the top).
+            name = prefix[:-1] if key == "non_field_errors" else f"{prefix}{key}"
+            out.extend(flatten_errors(value, f"{name}." if name else ""))
         return out
     if isinstance(detail, (list, tuple)):
         out = []
         for item in detail:
-            out.extend(_flatten(item, prefix))
+            out.extend(flatten_errors(item, prefix))
         return out
     text = str(detail)
     return [f"{prefix[:-1]}: {text}" if prefix else text]
@@ -106,7 +123,7 @@ def exception_handler(exc, context):
     request = context.get("request")
     path = request.path if request is not None else ""
     if isinstance(exc, domain.DomainError):
-        exc = api_error_from_domain(exc)
+        exc = api_error_from_domain(exc, path)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -120,7 +137,7 @@ def exception_handler(exc, context):
             messages = [exc.code]
         code, extra = exc.code, exc.extra
     else:
-        messages = _flatten(exc.detail) if hasattr(exc, "detail") else [str(exc)]
+        messages = flatten_errors(exc.detail) if hasattr(exc, "detail") else [str(exc)]
         code = getattr(exc, "default_code", None)
         extra = None
     body, content_type = error_body(path, response.status_code, messages, code, extra)
@@ -164,6 +181,12 @@ def handler500(request):
 
         return server_error(request)
     return _json_error(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+def require_admin(request) -> None:
+    """403 ADMIN_ROLE_REQUIRED unless the caller administers the request's project."""
+    if not request.access.is_admin:
+        raise ApiError(status.HTTP_403_FORBIDDEN, ADMIN_ROLE_REQUIRED)
 
 
 def problem_response(request, status_code: int, code: str, detail: str | None = None) -> Response:

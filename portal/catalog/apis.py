@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import base64
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -13,13 +12,14 @@ from rest_framework.response import Response
 
 from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
-from portal.api.ranges import ByteRange, RangeNotSatisfiable, read_range, requested_range
 from portal.api.views import ProjectAPIView
+from portal.files.ranges import ByteRange, read_range
+from portal.files.responses import ranged_file_response
 from portal.tenancy.scope import project_scope
 
 from . import codes, selectors, storage
 from .models import StorageTier
-from .query import QuerySyntaxError, query_api_error
+from .query import QuerySyntaxError, query_error_message
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -85,7 +85,8 @@ def _search_page(request, search, serializer_class) -> Response:
     try:
         queryset = search(project=request.access.project, q=request.query_params.get("q", ""))
     except QuerySyntaxError as exc:
-        raise query_api_error(exc, 400)
+        # The `{"messages": [...]}` body names the problem and its position.
+        raise ApiError(400, query_error_message(exc), extra={"position": exc.position})
     items, total = paginate_queryset(queryset, page)
     data = serializer_class(items, many=True, context={"request": request}).data
     return Response(page_envelope(data, total, page))
@@ -155,27 +156,11 @@ class DataFileDownloadApi(ProjectAPIView):
                 response[name] = value
             return response
         try:
-            byte_range = requested_range(range_header=request.headers.get("Range"), if_range=request.headers.get("If-Range"),
-                                         etag=etag, size=data_file.size)
-        except RangeNotSatisfiable:
-            response = Response({"messages": [codes.RANGE_NOT_SATISFIABLE]}, status=416)
-            response["Content-Range"] = f"bytes */{data_file.size}"
-            return response
-        try:
             storage.open_online(data_file).close()  # fail now (clean 404), not mid-stream
         except (OSError, storage.StorageError):
             raise ApiError(404, codes.FILE_UNREADABLE)
-        if byte_range is None and request.method != "HEAD":
-            # The whole file: FileResponse lets the server use sendfile.
-            response = FileResponse(storage.open_online(data_file), content_type=data_file.mime_type)
-        else:
-            body = [] if request.method == "HEAD" else _stream(project, data_file, byte_range)
-            response = StreamingHttpResponse(body, status=206 if byte_range else 200,
-                                             content_type=data_file.mime_type)
-        response["Content-Length"] = str(byte_range.length if byte_range else data_file.size)
-        if byte_range:
-            response["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{data_file.size}"
-        response["Content-Disposition"] = content_disposition_header(True, data_file.filename)
-        for name, value in headers.items():
-            response[name] = value
-        return response
+        # The whole file goes as a FileResponse: the server may use sendfile.
+        return ranged_file_response(request, size=data_file.size, etag=etag, content_type=data_file.mime_type,
+                                    stream=lambda byte_range: _stream(project, data_file, byte_range),
+                                    open_whole=lambda: storage.open_online(data_file),
+                                    filename=data_file.filename, headers=headers)

@@ -77,14 +77,6 @@ def query_error_body(exc: QuerySyntaxError) -> dict:
     return {"messages": [query_error_message(exc)]}
 
 
-def query_api_error(exc: QuerySyntaxError, status_code: int = 400):
-    """An `ApiError` whose `{"messages": [...]}` body names the problem and its position."""
-    from portal.api.errors import ApiError
-
-    message = query_error_message(exc)
-    return ApiError(status_code, message, extra={"position": exc.position})
-
-
 # --- values -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -10,24 +10,30 @@ stores them once):
 - NEARLINE: `settings.NEARLINE_STORAGE_DIR / location`, never read directly: it is restored
             (slowly, and possibly failing) into a target path with `restore_nearline`.
 
-`open_online(file)` reads an ONLINE file; `restore_nearline(file, target)` copies a file into
-a cache; `file_digests(path)` gives size, CRC-32, MD5 and SHA-256 in one streaming pass.
+Reading goes through ONE door, `Locator` (open, size, ranged read, exists, delete), for the
+tiers and for the caches that hold copies (restored NEARLINE files of orders, prepared
+deliveries): it is where object storage plugs in. `open_online(file)` reads an ONLINE file;
+`restore_nearline(file, target)` copies a file into a cache; `file_digests(path)` gives size,
+CRC-32, MD5 and SHA-256 in one streaming pass.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
+import shutil
 import time
 import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Iterator
 from urllib.parse import parse_qs, urlparse
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from portal.files.ranges import read_range
 
 from .models import StorageTier
 
@@ -96,12 +102,20 @@ def bytes_digests(data: bytes) -> Digests:
 
 # --- layout -------------------------------------------------------------------------------
 
+# Areas beside the tiers: caches holding copies, keyed relative to their own roots.
+ORDER_CACHE = "ORDER_CACHE"        # restored NEARLINE files of orders (`OrderDataFile.cache_path`)
+DELIVERY_CACHE = "DELIVERY_CACHE"  # prepared delivery packages
+
+_ROOT_SETTINGS = {StorageTier.ONLINE: "ONLINE_STORAGE_DIR", StorageTier.NEARLINE: "NEARLINE_STORAGE_DIR",
+                  ORDER_CACHE: "ORDER_CACHE_DIR", DELIVERY_CACHE: "DELIVERY_CACHE_DIR"}
+
+
 def tier_root(tier: str) -> Path:
-    if tier == StorageTier.ONLINE:
-        return Path(settings.ONLINE_STORAGE_DIR)
-    if tier == StorageTier.NEARLINE:
-        return Path(settings.NEARLINE_STORAGE_DIR)
-    raise StorageError(f"unknown storage tier {tier!r}")
+    """The local root of a tier or cache area."""
+    name = _ROOT_SETTINGS.get(tier)
+    if name is None:
+        raise StorageError(f"unknown storage tier {tier!r}")
+    return Path(getattr(settings, name))
 
 
 def location_for(*, project_slug: str, sha256: str) -> str:
@@ -154,6 +168,100 @@ def online_object_storage():
     return _s3_storage
 
 
+# --- the one door to bytes -----------------------------------------------------------------
+
+class Locator:
+    """Where stored bytes are, and the only way to read them: `open`, `size`, `read_range`,
+    `exists`, `delete` of a key (a location relative to its area's root) in an area (a tier,
+    ORDER_CACHE or DELIVERY_CACHE).
+
+    Roots are resolved once per locator and keys checked lexically against them (resolving
+    every path cost more than the rest of planning a zip of small files). ONLINE keys go to
+    the object storage when ORDERLY_ONLINE_STORAGE_URL is set.
+    """
+
+    def __init__(self):
+        self._roots: dict[str, str] = {}
+        self._s3 = online_object_storage()
+
+    def _object_storage(self, area: str):
+        return self._s3 if area == StorageTier.ONLINE else None
+
+    def is_local(self, area: str) -> bool:
+        return self._object_storage(area) is None
+
+    def root(self, area: str) -> str:
+        root = self._roots.get(area)
+        if root is None:
+            root = self._roots[area] = str(_resolved_root(str(tier_root(area))))
+        return root
+
+    def path(self, area: str, key: str) -> str:
+        """The local path of a key (StorageError when it escapes its root)."""
+        root = self.root(area)
+        path = os.path.normpath(os.path.join(root, key))
+        if not path.startswith(root + os.sep):
+            raise StorageError(f"location {key!r} escapes the {area} storage root")
+        return path
+
+    def open(self, area: str, key: str) -> BinaryIO:
+        """A binary file object on the bytes (the caller closes it); OSError when missing."""
+        s3 = self._object_storage(area)
+        if s3 is not None:  # pragma: no cover - S3 deployments
+            return s3.open(key, "rb")
+        return open(self.path(area, key), "rb")
+
+    def size(self, area: str, key: str) -> int:
+        """Bytes stored under the key; OSError when missing."""
+        s3 = self._object_storage(area)
+        if s3 is not None:  # pragma: no cover
+            return s3.size(key)
+        return os.stat(self.path(area, key)).st_size
+
+    def exists(self, area: str, key: str) -> bool:
+        s3 = self._object_storage(area)
+        if s3 is not None:  # pragma: no cover
+            return s3.exists(key)
+        try:
+            return os.path.exists(self.path(area, key))
+        except StorageError:
+            return False
+
+    def read_range(self, area: str, key: str, start: int, length: int,
+                   chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+        """`length` bytes from `start`, in chunks (ShortRead when the stored file is shorter)."""
+        return read_range(self.open(area, key), start, length, chunk_size)
+
+    def delete(self, area: str, key: str) -> None:
+        """Removes a file or a whole folder (a cache of an order or a delivery); harmless when gone."""
+        s3 = self._object_storage(area)
+        if s3 is not None:  # pragma: no cover
+            s3.delete(key)
+            return
+        path = self.path(area, key)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def problem(self, area: str, key: str, size: int, *, missing: str) -> str | None:
+        """None when the bytes are there with the expected size, else why not (one `stat`)."""
+        if not self.is_local(area):  # pragma: no cover - S3 deployments: checked when read
+            return None
+        try:
+            actual = self.size(area, key)
+        except StorageError as exc:
+            return str(exc)
+        except OSError:
+            return missing
+        if actual != size:
+            return f"stored size {actual} differs from the expected {size} bytes"
+        return None
+
+
 # --- writing ------------------------------------------------------------------------------
 
 def _write_atomically(target: Path, chunks: Iterable[bytes]) -> None:
@@ -203,10 +311,7 @@ def open_online(data_file) -> BinaryIO:
     """A binary file object on an ONLINE file's bytes (the caller closes it)."""
     if data_file.tier != StorageTier.ONLINE:
         raise NotOnline(f"{data_file.filename} is on the {data_file.tier} tier: restore it first")
-    s3 = online_object_storage()
-    if s3 is not None:  # pragma: no cover
-        return s3.open(data_file.location, "rb")
-    return open(data_file_path(data_file), "rb")
+    return Locator().open(StorageTier.ONLINE, data_file.location)
 
 
 def restore_would_fail(data_file, attempt: int = 0) -> bool:
@@ -241,8 +346,7 @@ def restore_nearline(data_file, target_path, *, attempt: int = 0) -> Path:
     if data_file.tier == StorageTier.NEARLINE and restore_would_fail(data_file, attempt):
         raise RestoreFailed(f"nearline restore of {data_file.filename} failed (simulated tape error)")
     try:
-        source = open_online(data_file) if data_file.tier == StorageTier.ONLINE \
-            else open(data_file_path(data_file), "rb")
+        source = Locator().open(data_file.tier, data_file.location)
     except (FileNotFoundError, StorageError) as exc:
         raise RestoreFailed(f"{data_file.filename} is missing from {data_file.tier} storage") from exc
 

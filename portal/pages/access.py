@@ -5,13 +5,14 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from portal.api.errors import ApiError
+from portal.errors import DomainError
 from portal.tenancy.access import project_access_for
 from portal.tenancy.scope import project_scope
 from portal.tenancy.selectors import project_by_slug
+
+from .errors import error_page_for
 
 
 def project_page(view):
@@ -19,8 +20,8 @@ def project_page(view):
 
     Anonymous: redirect to login. Unknown project, or a project the user is not a member of:
     404 (a page never tells outsiders which projects exist). `request.access` is the same
-    `ProjectAccess` the API views get. ApiErrors of selectors (404 unknown order, 403 not
-    yours) become Django's 404/403 pages. Views render inside the scope (`render`, never a
+    `ProjectAccess` the API views get. Domain errors of selectors (unknown order, not
+    yours) become Django's 404/403 pages (`portal.pages.errors`). Views render inside the scope (`render`, never a
     lazy TemplateResponse).
     """
 
@@ -37,11 +38,10 @@ def project_page(view):
         try:
             with project_scope(project):
                 return view(request, project, *args, **kwargs)
-        except ApiError as exc:
-            if exc.status_code == 404:
-                raise Http404(str(exc.detail)) from None
-            if exc.status_code == 403:
-                raise PermissionDenied(str(exc.detail)) from None
-            raise
+        except DomainError as exc:
+            error_page = error_page_for(exc)
+            if error_page is None:
+                raise
+            raise error_page from None
 
     return wrapper

@@ -1,7 +1,10 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from portal.tenancy.models import Project
+
+from .access import project_page
 
 
 @login_required
@@ -10,3 +13,9 @@ def home(request):
     projects = Project.objects.all() if request.user.is_superuser else \
         Project.objects.filter(memberships__user=request.user)
     return render(request, "home.html", {"projects": projects})
+
+
+@require_GET
+@project_page
+def project_home(request, project):
+    return render(request, "portal/project_home.html", {"project": project})

@@ -43,7 +43,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "portal",
@@ -184,7 +183,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -257,7 +255,7 @@ CELERY_BEAT_SCHEDULE.update({
     "deliveries-stuck": {"task": "deliveries.stuck_sweep", "schedule": 300.0},
 })
 
-# --- Pages and live order events (portal.pages, orders.events) --------------------------
+# --- Pages and live order events (portal.pages, orders.live) --------------------------
 # The SSE stream of an order polls this often, sends a heartbeat comment after this much
 # silence, and closes after this long (EventSource reconnects) so no server thread is held forever.
 ORDER_EVENTS_POLL_SECONDS = env.float("ORDER_EVENTS_POLL_SECONDS", default=1.0)

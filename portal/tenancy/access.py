@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rest_framework import status
-
-from portal.api.errors import ApiError
+from portal.errors import Invalid, NotAllowed, NotFound
 
 from .models import ApiToken, Membership, Project, Role
 from .selectors import membership_for, project_by_slug
+
+# Wire code of a request that names no project (400 on every protocol, REGARDS included).
+PROJECT_REQUIRED = "PROJECT_REQUIRED"
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,10 @@ def requested_project(request) -> Project:
     """The project the request names: none 400, unknown 404 (no access check)."""
     slug = requested_scope(request)
     if not slug:
-        raise ApiError(status.HTTP_400_BAD_REQUEST, "PROJECT_REQUIRED",
-                       "Name the project with the `scope` query parameter or header.")
+        raise Invalid(PROJECT_REQUIRED, "Name the project with the `scope` query parameter or header.")
     project = project_by_slug(slug)
     if project is None:
-        raise ApiError(status.HTTP_404_NOT_FOUND, "PROJECT_NOT_FOUND", f"Unknown project '{slug}'.")
+        raise NotFound("PROJECT_NOT_FOUND", f"Unknown project '{slug}'.")
     return project
 
 
@@ -50,10 +50,10 @@ def resolve_project_access(request) -> ProjectAccess:
     project = requested_project(request)
     auth = request.auth
     if isinstance(auth, ApiToken) and auth.project_id != project.pk:
-        raise ApiError(status.HTTP_403_FORBIDDEN, "TOKEN_NOT_VALID_FOR_PROJECT",
-                       "This token was issued for another project.")
+        raise NotAllowed("TOKEN_NOT_VALID_FOR_PROJECT",
+                         "This token was issued for another project.")
     access = project_access_for(user=request.user, project=project)
     if access is None:
-        raise ApiError(status.HTTP_403_FORBIDDEN, "NOT_A_PROJECT_MEMBER",
-                       f"You are not a member of project '{project.slug}'.")
+        raise NotAllowed("NOT_A_PROJECT_MEMBER",
+                         f"You are not a member of project '{project.slug}'.")
     return access

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from orders import services
+from orders import build, progress, services
 from orders.models import Order, OrderDataFile, SubOrder, SubOrderState
+from orders.staging import suborder_stage
 from portal.tenancy.scope import project_scope
 from tests.conftest import make_member
 from tests.orders.conftest import fill_basket, make_objects, reload
@@ -70,7 +71,7 @@ def test_order_page_follows_progress_live(transactional_db, page, live_server, l
     assert page.locator("#zip-link").is_hidden()
 
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
     page.wait_for_function("document.getElementById('order-status').textContent === 'RUNNING'")
     assert page.locator("#no-files a").inner_text() == "The files are listed: show them"
     staging = list(SubOrder.unscoped_objects.filter(order_id=order.pk, state=SubOrderState.STAGING)
@@ -78,14 +79,14 @@ def test_order_page_follows_progress_live(transactional_db, page, live_server, l
     assert len(staging) == 2  # the third waits for the user
 
     with project_scope(project):
-        services.suborder_stage(project=project, sub_order_id=staging[0])
+        suborder_stage(project=project, sub_order_id=staging[0])
     page.wait_for_function("document.getElementById('order-progress').value === 33")
     assert page.locator("#order-percent").inner_text() == "33%"
     assert page.locator("#zip-link").is_visible()  # files are available: the download link appears
     assert page.locator("#new-files li").count() == 1  # the newly available file, with its link
 
     with project_scope(project):
-        services.suborder_stage(project=project, sub_order_id=staging[1])
+        suborder_stage(project=project, sub_order_id=staging[1])
     page.wait_for_function("document.getElementById('order-progress').value === 66")
     page.wait_for_selector("#waiting-notice:not([hidden])")
     assert reload(order).waiting_for_user
@@ -94,9 +95,9 @@ def test_order_page_follows_progress_live(transactional_db, page, live_server, l
     # The user downloads what is ready (as a zip would mark it): the last sub-order runs.
     with project_scope(project):
         ready = list(OrderDataFile.objects.filter(order_id=order.pk, state="AVAILABLE").values_list("id", flat=True))
-        services.order_files_mark_downloaded(project=project, order=reload(order), file_ids=ready)
+        progress.order_files_mark_downloaded(project=project, order=reload(order), file_ids=ready)
         last = SubOrder.objects.get(order_id=order.pk, state=SubOrderState.STAGING).pk
-        services.suborder_stage(project=project, sub_order_id=last)
+        suborder_stage(project=project, sub_order_id=last)
     page.wait_for_function("document.getElementById('order-status').textContent === 'DONE'")
     assert page.locator("#order-progress").get_attribute("value") is not None
     assert page.evaluate("document.getElementById('order-progress').value") == 100

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from orders import services as order_services
+from orders.build import order_build
 from orders.models import FileState, Order, OrderDataFile, OrderStatus
 from orders.tokens import order_token_for
 from portal.catalog import storage
@@ -119,7 +119,7 @@ def test_ranges_and_if_range(member, staged_order):
 def test_an_interrupted_download_marks_nothing(member, project):
     order = order_of(member, make_objects(project, count=1, files=(("RAWDATA", 3 * 1024 * 1024),)))
     with project_scope(project):
-        order_services.order_build(project=project, order_id=order.pk)
+        order_build(project=project, order_id=order.pk)
     OrderDataFile.unscoped_objects.filter(order_id=order.pk).update(state=FileState.AVAILABLE)
     f = order_files(order)[0]
     response = member.client.get(f"{API}/orders/files/{f.pk}")
@@ -133,7 +133,7 @@ def test_an_interrupted_download_marks_nothing(member, project):
 def test_file_states_and_order_states_give_their_codes(member, project):
     order = order_of(member, make_objects(project, count=2))
     with project_scope(project):
-        order_services.order_build(project=project, order_id=order.pk)
+        order_build(project=project, order_id=order.pk)
     pending, failed = order_files(order)
     OrderDataFile.unscoped_objects.filter(pk=failed.pk).update(state=FileState.ERROR, error_reason="tape")
     assert member.client.get(f"{API}/orders/files/{pending.pk}").status_code == 202

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from deliveries.metalink import METALINK3_NS, METALINK4_NS, MetalinkFile, metalink_bytes
+from portal.files.metalink import METALINK3_NS, METALINK4_NS, MetalinkFile, metalink_bytes
 
 SCHEMAS = Path(__file__).parent / "schemas"
 PUBLISHED = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 from lxml import etree
 from rest_framework.test import APIClient
 
-from deliveries.metalink import METALINK3_NS, METALINK4_NS
+from portal.files.metalink import METALINK3_NS, METALINK4_NS
 from orders.models import FileState, Order, OrderStatus, SubOrder
 from orders.tokens import order_from_token, order_token_for
 from portal.catalog import storage

@@ -12,7 +12,7 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from deliveries.zipfile_layout import (
+from portal.files.zip_layout import (
     ZipEntry,
     ZipLayout,
     ZipSourceError,

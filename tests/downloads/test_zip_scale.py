@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from deliveries.zipfile_layout import ZipEntry, ZipLayout
-from orders.downloads import services
+from portal.files.zip_layout import ZipEntry, ZipLayout
+from orders.downloads import archive, zip_manifest
 from orders.models import FileState, OrderDataFile
 from tests.orders.conftest import make_objects, order_of
 
@@ -52,8 +52,8 @@ def test_a_range_starting_inside_the_generated_sha256sums_is_the_same_slice(memb
 
 def test_a_manifest_that_cannot_be_read_gives_the_whole_current_zip(member, staged_order):
     head = member.client.head(zip_url(staged_order))
-    folder = services._manifest_dir(project=member.project, order=staged_order)
-    manifest = folder / f"{services._etag_key(head['ETag'])}.manifest"
+    folder = zip_manifest.manifest_dir(project=member.project, order=staged_order)
+    manifest = folder / f"{zip_manifest.etag_key(head['ETag'])}.manifest"
     assert manifest.read_text().count("\n") == 1 + 3  # header, then one line per file
     manifest.write_text('{"v": 1, "etag": "x", "files": []}\n')
     # Meanwhile a file was fetched alone: the current zip differs, the old one is lost.
@@ -66,7 +66,7 @@ def test_a_manifest_that_cannot_be_read_gives_the_whole_current_zip(member, stag
 def test_files_are_marked_in_batches_while_the_zip_streams(member, run_tasks, monkeypatch):
     order = reload(order_of(member, make_objects(member.project, count=4, files=(("RAWDATA", 200_000),)),
                             run=run_tasks))
-    monkeypatch.setattr(services, "MARK_BATCH_FILES", 1)
+    monkeypatch.setattr(archive, "MARK_BATCH_FILES", 1)
     stream = member.client.get(zip_url(order)).streaming_content
     first = order_files(order)
     names = sorted(f.filename for f in first)
@@ -107,7 +107,7 @@ def test_restored_nearline_files_are_read_from_the_order_cache(member, project, 
 
 def test_many_files_with_one_name_are_renamed_in_linear_time():
     # 100,000 files called image.tif: the quadratic version never finished this test.
-    from deliveries.zipfile_layout import unique_names
+    from portal.files.zip_layout import unique_names
 
     names = unique_names([(i, "image.tif") for i in range(100_000)] + [(100_000, "IMAGE (3).tif")])
     assert names[0] == "image.tif" and names[1] == "image (1).tif"

@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from portal.api.ranges import ShortRead, read_range
+from portal.files.ranges import ShortRead, read_range
 
 
 def test_reads_exactly_the_range_in_chunks_and_closes_the_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from basket.services import SelectionRequest, basket_add_selection
-from orders import services
+from orders import build, services
 from orders.models import Order, OrderDataFile, SubOrder
 from portal.catalog.models import DataType, StorageTier
 from portal.tenancy.scope import project_scope
@@ -99,7 +99,7 @@ def dataset_resolver(dataset):
 
     def resolve(*, project, order):
         files = DataFile.objects.filter(project=project, data_object__dataset=dataset, data_type=DataType.RAWDATA)
-        services.dataset_task_build(project=project, order=order, dataset=dataset, dataset_ip_id=dataset.ip_id,
+        build.dataset_task_build(project=project, order=order, dataset=dataset, dataset_ip_id=dataset.ip_id,
                                     dataset_label=dataset.label, files=files,
                                     objects_count=DataObject.objects.filter(dataset=dataset).count())
     return resolve

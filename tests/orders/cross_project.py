@@ -1,6 +1,6 @@
 """Cross-project harness providers: a built and staged order of project A's owner."""
 from basket.services import SelectionRequest, basket_add_selection
-from orders import services
+from orders import build, services, staging
 from orders.models import DatasetTask, Order, SubOrder, SubOrderState
 from portal.catalog.models import DataType
 from portal.tenancy.scope import project_scope
@@ -19,9 +19,9 @@ def order_of_a(ctx) -> Order:
             basket_add_selection(project=project, owner=ctx.owner.user,
                                  selection=SelectionRequest(included_ip_ids=(obj.ip_id,)))
             order = services.order_create(project=project, owner=ctx.owner.user, label=f"{ctx.marker} order")
-            services.order_build(project=project, order_id=order.pk)
+            build.order_build(project=project, order_id=order.pk)
             for sub_id in SubOrder.objects.filter(order=order, state=SubOrderState.STAGING).values_list("id", flat=True):
-                services.suborder_stage(project=project, sub_order_id=sub_id)
+                staging.suborder_stage(project=project, sub_order_id=sub_id)
             return Order.objects.get(pk=order.pk)
 
     return ctx.once("order", create)

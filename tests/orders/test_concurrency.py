@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connection, connections
 
-from orders import services
+from orders import build, dispatch, progress, services, staging
 from orders.models import FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
 from orders.transitions import OrderActionRefused
 from portal.catalog.models import StorageTier
@@ -40,9 +40,9 @@ def test_racing_pause_resume_workers_and_downloads_keeps_the_order_consistent(me
     dataset = bulk_catalog(project, objects=120, tier=StorageTier.NEARLINE)
     order = bare_order(project, member.user)
     # Workers are the threads below: tasks are not sent to a broker.
-    monkeypatch.setattr(services, "_on_commit_task", lambda *args: None)
+    monkeypatch.setattr(dispatch, "task_on_commit", lambda *args: None)
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk, resolver=dataset_resolver(dataset))
+        build.order_build(project=project, order_id=order.pk, resolver=dataset_resolver(dataset))
 
     stop = threading.Event()
     errors: list[Exception] = []
@@ -55,7 +55,7 @@ def test_racing_pause_resume_workers_and_downloads_keeps_the_order_consistent(me
                 ids = list(SubOrder.objects.filter(order=order, state=SubOrderState.STAGING)
                            .values_list("id", flat=True))
                 for sub_id in ids:
-                    outcomes.append(services.suborder_stage(project=project, sub_order_id=sub_id))
+                    outcomes.append(staging.suborder_stage(project=project, sub_order_id=sub_id))
                 time.sleep(0.001)
 
     def toggler():
@@ -80,7 +80,7 @@ def test_racing_pause_resume_workers_and_downloads_keeps_the_order_consistent(me
                 ids = list(OrderDataFile.objects.filter(order=order, state=FileState.AVAILABLE)
                            .values_list("id", flat=True)[:7])
                 if ids:
-                    services.order_files_mark_downloaded(project=project, order=order, file_ids=ids)
+                    progress.order_files_mark_downloaded(project=project, order=order, file_ids=ids)
                 time.sleep(0.002)
 
     def monitor():

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from basket.services import SelectionRequest, basket_add_selection
-from orders import services
+from orders import services, sweeps
 from orders.models import FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
 from portal.catalog.models import StorageTier
 from portal.tenancy.scope import project_scope
@@ -99,7 +99,7 @@ def test_worker_killed_mid_staging_loses_nothing(member, tmp_path):
         # then beat's stuck-staging sweep hands the orphaned sub-order to the new worker
         time.sleep(1.5)
         with project_scope(project):
-            assert services.orders_stuck_sweep(stale_after=timedelta(seconds=1)) >= 1
+            assert sweeps.orders_stuck_sweep(stale_after=timedelta(seconds=1)) >= 1
         _wait(lambda: reload(order).status == OrderStatus.DONE, 240, "the order to complete")
     finally:
         os.killpg(second.pid, signal.SIGTERM)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from orders import services
+from orders import mails, sweeps
 from orders.models import FileState, Order, OrderDataFile, OrderStatus
 from orders.tokens import OrderTokenExpired, OrderTokenInvalid, order_from_token, order_token_for
 from portal.catalog.models import StorageTier
@@ -37,13 +37,13 @@ def test_expiry_sweep_expires_frees_and_is_idempotent(member, run_tasks):
     Order.unscoped_objects.filter(pk=old.pk).update(expiration_date=timezone.now() - timedelta(minutes=1))
 
     with run_tasks():
-        assert services.orders_expire_sweep(batch_size=1) == 1
+        assert sweeps.orders_expire_sweep(batch_size=1) == 1
     assert reload(old).status == OrderStatus.EXPIRED and not cache_dir.exists()
     assert set(sub_states(old)) == {"DONE"}
     assert reload(fresh).status == OrderStatus.DONE
     # a second run changes nothing
     with run_tasks():
-        assert services.orders_expire_sweep() == 0
+        assert sweeps.orders_expire_sweep() == 0
     body = member.client.get(f"{ORDERS_URL}/{old.pk}").json()
     assert body["content"]["status"] == "EXPIRED"
     assert [link["rel"] for link in body["links"]] == ["self", "list"]
@@ -62,7 +62,7 @@ def test_creation_mail_carries_a_public_metalink_link_with_a_working_token(membe
     assert order_from_token(project=member.project, token=query["orderToken"][0]).pk == order.pk
     # mails are sent once even if their task runs again
     with project_scope(member.project):
-        assert services.order_notify(project=member.project, order_id=order.pk, kind="created") is False
+        assert mails.order_notify(project=member.project, order_id=order.pk, kind="created") is False
     assert len(mail.outbox) == 2
 
 
@@ -93,12 +93,12 @@ def test_weekday_reminder_for_files_waiting_72_hours(member, run_tasks):
     mail.outbox.clear()
 
     _available_since(order, wednesday - timedelta(hours=71))
-    assert services.orders_remind_sweep(now=wednesday) == 0       # not 72 h yet
+    assert mails.orders_remind_sweep(now=wednesday) == 0       # not 72 h yet
     _available_since(order, wednesday - timedelta(hours=73))
-    assert services.orders_remind_sweep(now=saturday) == 0        # weekend
-    assert services.orders_remind_sweep(now=wednesday) == 1
-    assert services.orders_remind_sweep(now=wednesday + timedelta(hours=1)) == 0  # once a day
-    assert services.orders_remind_sweep(now=wednesday + timedelta(days=1)) == 1
+    assert mails.orders_remind_sweep(now=saturday) == 0        # weekend
+    assert mails.orders_remind_sweep(now=wednesday) == 1
+    assert mails.orders_remind_sweep(now=wednesday + timedelta(hours=1)) == 0  # once a day
+    assert mails.orders_remind_sweep(now=wednesday + timedelta(days=1)) == 1
     assert len(mail.outbox) == 2 and "waiting" in mail.outbox[0].subject
     assert mail.outbox[0].to == [member.user.email]
     assert "metalink/download?orderToken=" in mail.outbox[0].body

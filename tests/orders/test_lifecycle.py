@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from orders import codes, services
+from orders import build, codes, progress
 from orders.models import Order, OrderDataFile, OrderStatus, SubOrder
 from orders.transitions import ALLOWED_FROM, REFUSAL_CODE, Action, order_links
 from portal.catalog.models import StorageTier
@@ -130,7 +130,7 @@ def test_pause_and_resume(member, run_tasks):
     assert paused.status_code == 200 and paused.json()["content"]["status"] == "PAUSED"
     # the build finishing while paused leaves it paused
     with project_scope(member.project):
-        services.order_build(project=member.project, order_id=order.pk)
+        build.order_build(project=member.project, order_id=order.pk)
     assert reload(order).status == S.PAUSED and sub_states(order) == ["WAITING"]
     with run_tasks():
         resumed = member.client.put(f"{ORDERS_URL}/resume/{order.pk}")
@@ -195,7 +195,7 @@ def test_retry_covers_download_errors(member, run_tasks):
     order = order_of(member, make_objects(member.project, count=2), run=run_tasks)
     failed_id = OrderDataFile.unscoped_objects.filter(order=order).values_list("id", flat=True).first()
     with project_scope(member.project):
-        services.order_files_mark_download_failed(project=member.project, order=order,
+        progress.order_files_mark_download_failed(project=member.project, order=order,
                                                   file_ids_with_reasons=[(failed_id, "broken pipe")])
     assert reload(order).status == S.DONE_WITH_WARNING
     with run_tasks():

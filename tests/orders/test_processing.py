@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from orders import services
+from orders import build, progress, services, staging, sweeps
 from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder
 from portal.catalog import storage
 from portal.catalog.models import DataFile, DataType, StorageTier
@@ -45,9 +45,9 @@ def test_build_resolves_files_and_starts_the_order(member):
     objects = make_objects(member.project, count=3, files=((DataType.RAWDATA, 100), (DataType.QUICKLOOK_SD, 10)))
     order = order_of(member, objects)
     with project_scope(member.project):
-        assert services.order_build(project=member.project, order_id=order.pk) is True
+        assert build.order_build(project=member.project, order_id=order.pk) is True
         # a second run (redelivered task) changes nothing
-        assert services.order_build(project=member.project, order_id=order.pk) is False
+        assert build.order_build(project=member.project, order_id=order.pk) is False
     order = reload(order)
     assert order.status == OrderStatus.RUNNING and order.built_at is not None
     # RAWDATA only by default
@@ -138,7 +138,7 @@ def test_sub_orders_respect_max_files_and_bytes_and_never_cross_datasets(member)
     b = make_objects(project, count=1, files=((DataType.RAWDATA, 100),), label="B")
     order = order_of(member, a + b)
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
     subs = list(SubOrder.unscoped_objects.filter(order=order).order_by("id").values_list(
         "dataset_task__dataset_label", "files_count", "files_size"))
     # 5 files of dataset A by 2 (bytes allow 2 x 100), then B alone
@@ -166,7 +166,7 @@ def test_user_limit_holds_next_sub_orders_until_the_user_downloads(member, run_t
         available = list(OrderDataFile.unscoped_objects.filter(order=order, state=FileState.AVAILABLE)
                          .values_list("id", flat=True))
         with project_scope(project), run_tasks():
-            services.order_files_mark_downloaded(project=project, order=order, file_ids=available)
+            progress.order_files_mark_downloaded(project=project, order=order, file_ids=available)
         assert sub_states(order) == expected
     order = reload(order)
     assert order.status == OrderStatus.DONE and order.waiting_for_user is False
@@ -183,7 +183,7 @@ def test_user_limit_spans_all_orders_of_the_user(member, run_tasks):
     assert sub_states(second) == ["WAITING", "WAITING"]
     assert reload(second).waiting_for_user is True and reload(first).waiting_for_user is False
     with project_scope(project), run_tasks():
-        services.order_files_mark_download_failed(
+        progress.order_files_mark_download_failed(
             project=project, order=first,
             file_ids_with_reasons={f: "connection reset" for f in OrderDataFile.unscoped_objects.filter(
                 order=first).values_list("id", flat=True)[:1]})
@@ -234,10 +234,10 @@ def test_percent_completed_is_floor_of_final_bytes(member):
     order = order_of(member, objects)
     project = member.project
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
         first = OrderDataFile.objects.filter(order=order, size=1).first()
         OrderDataFile.objects.filter(pk=first.pk).update(state=FileState.AVAILABLE)
-        refreshed = services.order_progress_refresh(project=project, order_id=order.pk)
+        refreshed = progress.order_progress_refresh(project=project, order_id=order.pk)
     assert refreshed.percent_completed == math.floor(100 * 1 / 5) == 20
     assert refreshed.status == OrderStatus.RUNNING
 
@@ -247,11 +247,11 @@ def test_pausing_stops_staging_and_resuming_continues(member, run_tasks):
     objects = make_objects(project, count=3, tier=StorageTier.NEARLINE)
     order = order_of(member, objects)
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
         services.order_pause(project=project, order_id=order.pk)
         [sub] = SubOrder.objects.filter(order=order)
         # the staging task runs after the pause: it stops and frees its slot
-        assert services.suborder_stage(project=project, sub_order_id=sub.pk) == "stopped"
+        assert staging.suborder_stage(project=project, sub_order_id=sub.pk) == "stopped"
     assert sub_states(order) == ["WAITING"] and file_states(order) == {"PENDING": 3}
     assert reload(order).status == OrderStatus.PAUSED
     with project_scope(project), run_tasks():
@@ -267,14 +267,14 @@ def test_stuck_staging_is_dispatched_again(member, run_tasks):
     project = member.project
     order = order_of(member, make_objects(project, count=2))
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
         [sub] = SubOrder.objects.filter(order=order)
         # a worker claimed it long ago and died
         SubOrder.objects.filter(pk=sub.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
         # a fresh claim is not stolen by another delivery of the task
-        assert services.orders_stuck_sweep(stale_after=timedelta(hours=2)) == 0
+        assert sweeps.orders_stuck_sweep(stale_after=timedelta(hours=2)) == 0
     with run_tasks():
-        assert services.orders_stuck_sweep(stale_after=timedelta(minutes=5)) == 1
+        assert sweeps.orders_stuck_sweep(stale_after=timedelta(minutes=5)) == 1
     assert reload(order).status == OrderStatus.DONE and sub_states(order) == ["STAGED"]
 
 
@@ -283,11 +283,11 @@ def test_a_sub_order_whose_last_files_finished_the_order_still_ends_staged(membe
     project = member.project
     order = order_of(member, make_objects(project, count=2))
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
         [sub] = SubOrder.objects.filter(order=order)
         OrderDataFile.objects.filter(order=order).update(state=FileState.AVAILABLE)
-        assert services.order_progress_refresh(project=project, order_id=order.pk).status == OrderStatus.DONE
-        services.suborder_stage(project=project, sub_order_id=sub.pk)
+        assert progress.order_progress_refresh(project=project, order_id=order.pk).status == OrderStatus.DONE
+        staging.suborder_stage(project=project, sub_order_id=sub.pk)
     assert sub_states(order) == ["STAGED"]
 
 
@@ -303,7 +303,7 @@ def test_split_is_greedy_in_object_order(member):
         objects.append(obj)
     order = order_of(member, objects)
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
         slices = [list(sub.files.order_by("id").values_list("size", flat=True))
                   for sub in SubOrder.objects.filter(order=order).order_by("id")]
         product_ids = list(OrderDataFile.objects.filter(order=order).order_by("id").values_list("product_id", flat=True))

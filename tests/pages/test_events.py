@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from orders import services
-from orders.events import parse_since
+from orders import build, services, staging
+from orders.live.stream import parse_since
 from orders.models import OrderStatus, SubOrder, SubOrderState
 from portal.tenancy.models import Role
 from portal.tenancy.scope import project_scope
@@ -83,9 +83,9 @@ class Events:
 
 def _stage_all(project, order):
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
         for sub_id in SubOrder.objects.filter(order_id=order.pk, state=SubOrderState.STAGING).values_list("id", flat=True):
-            services.suborder_stage(project=project, sub_order_id=sub_id)
+            staging.suborder_stage(project=project, sub_order_id=sub_id)
 
 
 def test_progress_files_and_end_are_pushed_as_the_order_changes(member, project):
@@ -125,13 +125,13 @@ def test_files_are_pushed_once_and_uris_download_with_the_session(member, projec
     objects = make_objects(project, count=2, files=(("RAWDATA", 50),))
     order = order_of(member, objects)
     with project_scope(project):
-        services.order_build(project=project, order_id=order.pk)
+        build.order_build(project=project, order_id=order.pk)
     events = Events(member.client.get(EVENTS.format(order.pk)))
     _, running = events.next("progress")
     assert running["status"] == "RUNNING" and running["availableFilesCount"] == 0
     sub_ids = list(SubOrder.unscoped_objects.filter(order_id=order.pk).values_list("id", flat=True))
     with project_scope(project):
-        services.suborder_stage(project=project, sub_order_id=sub_ids[0])
+        staging.suborder_stage(project=project, sub_order_id=sub_ids[0])
     _, files = events.next("files")
     uri = files["files"][0]["uri"]
     response = logged_in(member).get(uri)
@@ -221,7 +221,7 @@ def test_an_idle_poll_is_one_query(member, project, settings):
 
 
 def test_open_streams_are_capped_and_released_when_closed(member, project, settings):
-    from orders.events import STREAM_SLOTS
+    from orders.live.stream import STREAM_SLOTS
 
     settings.ORDER_EVENTS_MAX_STREAMS = 2
     order = order_of(member, make_objects(project, count=1))

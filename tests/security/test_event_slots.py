@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from orders.events import STREAM_SLOTS
+from orders.live.stream import STREAM_SLOTS
 from tests.conftest import make_member
 from tests.orders.conftest import make_objects, order_of
 

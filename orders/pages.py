@@ -1,4 +1,5 @@
-"""Order history and order pages: the same selectors, services and transitions table as the API."""
+"""Order history and order pages (and ordering the basket): the same selectors, services and
+transitions table as the API."""
 from __future__ import annotations
 
 from django.contrib import messages
@@ -8,21 +9,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from orders import services as order_services
-from orders.downloads.apis import METALINK_FORBIDDEN_STATUSES
-from orders.downloads.selectors import DOWNLOADABLE_STATES
-from orders.downloads.services import order_is_expired
-from orders.events import FINAL_STATUSES
-from orders.models import OrderStatus
-from orders.selectors import OrderFilters, order_check_caller, order_for_caller, order_list_for_admin, \
-    order_list_for_owner
-from orders.transitions import order_links
-from portal.api.errors import ApiError
+from portal.errors import DomainError
+from portal.pages.access import project_page
+from portal.pages.errors import error_page_for
+from portal.pages.paging import paged
 
-from .access import project_page
-from .paging import paged
-from .selectors import order_files_for_page
+from . import services as order_services
+from .downloads.selectors import DOWNLOADABLE_STATES
+from .downloads.services import METALINK_FORBIDDEN_STATUSES, order_is_expired
+from .models import FINAL_STATUSES, OrderStatus
+from .selectors import (OrderFilters, order_check_caller, order_files_for_page, order_for_caller,
+                        order_list_for_admin, order_list_for_owner)
 from .texts import order_error_text
+from .transitions import order_links
 
 ORDERS_PAGE_SIZE = 20
 FILES_PAGE_SIZE = 50
@@ -35,6 +34,10 @@ ACTIONS = {
     "delete": ("Delete", order_services.order_delete, "Order deleted."),
     "remove": ("Remove for good", order_services.order_remove, "Order removed."),
 }
+
+
+def _order_url(project, order_id: int) -> str:
+    return reverse("page-order", kwargs={"slug": project.slug, "order_id": order_id})
 
 
 def _api_url(name: str, project, **kwargs) -> str:
@@ -52,7 +55,7 @@ def order_list(request, project):
     else:
         queryset = order_list_for_owner(project=project, owner=request.user)
     orders, paging = paged(queryset, request.GET, size=ORDERS_PAGE_SIZE)
-    return render(request, "pages/order_list.html", {
+    return render(request, "orders/order_list.html", {
         "project": project, "orders": orders, "paging": paging, "is_admin": is_admin,
         "csv_url": _api_url("orders-csv", project) if is_admin else None,
     })
@@ -74,7 +77,7 @@ def order_detail(request, project, order_id: int):
     rows = [{"file": f, "url": _api_url("orders-file", project, dataFileId=f.pk)
              if servable and f.state in DOWNLOADABLE_STATES else None} for f in files]
     live = order.status not in FINAL_STATUSES
-    return render(request, "pages/order_detail.html", {
+    return render(request, "orders/order_detail.html", {
         "project": project, "order": order, "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
         "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, *_) in ACTIONS.items()],
         "rows": rows, "files_paging": files_paging,
@@ -98,15 +101,32 @@ def order_action(request, project, order_id: int, action: str):
     _, service, done = ACTIONS[action]
     try:
         result = service(project=project, order_id=order_id)
-    except ApiError as exc:
-        if exc.status_code in (403, 404):
+    except DomainError as exc:
+        if error_page_for(exc) is not None:
             raise
-        # The transitions table's refusal (401 in the API), or a label the restart cannot reuse.
+        # The transitions table's refusal, or a label the restart cannot reuse.
         messages.error(request, order_error_text(exc.code))
-        return redirect(f"/projects/{project.slug}/orders/{order_id}/")
+        return redirect(_order_url(project, order_id))
     messages.success(request, done)
     if action == "remove":
-        return redirect(f"/projects/{project.slug}/orders/")
+        return redirect(reverse("page-orders", kwargs={"slug": project.slug}))
     if action == "restart":
-        return redirect(f"/projects/{project.slug}/orders/{result.pk}/")
-    return redirect(f"/projects/{project.slug}/orders/{order_id}/")
+        return redirect(_order_url(project, result.pk))
+    return redirect(_order_url(project, order_id))
+
+
+@require_POST
+@project_page
+def order_create(request, project):
+    """POST /user/orders from the basket: the new order's page, or the basket with the reason."""
+    try:
+        order = order_services.order_create(project=project, owner=request.user,
+                                            label=request.POST.get("label") or None)
+    except DomainError as exc:
+        messages.error(request, order_error_text(exc.code))
+        return redirect(reverse("page-basket", kwargs={"slug": project.slug}))
+    if order is None:
+        messages.error(request, "You have no basket: add something to it first.")
+        return redirect(reverse("page-basket", kwargs={"slug": project.slug}))
+    messages.success(request, f"Order “{order.label}” created. Its files are being prepared.")
+    return redirect(_order_url(project, order.pk))

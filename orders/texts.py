@@ -1,7 +1,9 @@
-"""What people read for the API's wire codes (the code itself is shown beside it)."""
+"""What people read on the pages for the orders' wire codes (the code itself is shown beside it)."""
 from __future__ import annotations
 
-from orders import codes
+from portal.pages.errors import page_message
+
+from . import codes
 
 ORDER_TEXTS = {
     codes.ORDER_MUST_BE_PENDING_OR_RUNNING: "Only a pending or running order can be paused.",
@@ -17,5 +19,4 @@ ORDER_TEXTS = {
 
 
 def order_error_text(code: str) -> str:
-    text = ORDER_TEXTS.get(code)
-    return f"{text} ({code})" if text else code
+    return page_message(code, ORDER_TEXTS)

@@ -14,6 +14,8 @@ from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
+from portal.dates import iso_utc
+
 METALINK3_CONTENT_TYPE = "application/metalink+xml"
 METALINK4_CONTENT_TYPE = "application/metalink4+xml"
 METALINK3_NS = "http://www.metalinker.org/"
@@ -23,7 +25,7 @@ GENERATOR = "Orderly"
 
 @dataclass(frozen=True)
 class MetalinkFile:
-    name: str                 # unique within the document (see zipfile_layout.unique_names)
+    name: str                 # unique within the document (see names.unique_names)
     size: int
     md5: str
     sha256: str
@@ -69,7 +71,7 @@ def metalink3_chunks(files: Iterable[MetalinkFile], *, published: dt.datetime) -
 
 
 def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(moment, timespec="seconds")
 
 
 def metalink4_chunks(files: Iterable[MetalinkFile], *, published: dt.datetime) -> Iterator[str]:

@@ -1,24 +1,26 @@
-"""The basket page: selections with counts, removals, and order creation."""
+"""The basket page (selections with counts, removals) and adding search results to the basket."""
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from basket import services as basket_services
-from basket.dates import format_date, parse_selection_date
-from basket.opensearch import item_request
-from basket.selectors import basket_for_owner, dataset_selection_for_owner, item_criteria_of
-from orders import services as order_services
-from portal.api.errors import ApiError
+from portal.catalog.query import QuerySyntaxError, query_error_message
+from portal.pages.access import project_page
 
-from .access import project_page
-from .texts import order_error_text
+from . import codes as basket_codes
+from . import services as basket_services
+from .dates import format_date, parse_selection_date
+from .opensearch import item_request
+from .selectors import basket_for_owner, dataset_selection_for_owner, item_criteria_of
 
 
 def _basket_url(project) -> str:
-    return f"/projects/{project.slug}/basket/"
+    return reverse("page-basket", kwargs={"slug": project.slug})
 
 
 def _selection_rows(basket) -> list[dict]:
@@ -37,7 +39,7 @@ def basket_page(request, project):
     rows = _selection_rows(basket) if basket is not None else []
     totals = {key: sum(getattr(row["selection"], key) for row in rows)
               for key in ("objects_count", "files_count", "files_size")}
-    return render(request, "pages/basket.html", {"project": project, "rows": rows, "totals": totals})
+    return render(request, "basket/basket.html", {"project": project, "rows": rows, "totals": totals})
 
 
 def _own_selection(request, project):
@@ -83,18 +85,33 @@ def basket_clear(request, project):
     return redirect(_basket_url(project))
 
 
+def _back_to_search(request, project):
+    params = {k: request.POST[k] for k in ("q", "page") if request.POST.get(k)}
+    url = reverse("page-search", kwargs={"slug": project.slug})
+    return redirect(f"{url}?{urlencode(params)}" if params else url)
+
+
 @require_POST
 @project_page
-def order_create(request, project):
-    """POST /user/orders from the basket: the new order's page, or the basket with the reason."""
+def basket_add(request, project):
+    """The API's selection POST: one object (`ipIds`) or every result of `q`
+    (`selectAllOpenSearchRequest`)."""
+    ip_id = (request.POST.get("ip_id") or "").strip()
+    q = request.POST.get("q", "")
+    if ip_id:
+        selection = basket_services.selection_request_from_ip_ids(query=None, ip_ids=[ip_id])
+    else:
+        # "Add all results": the query as typed (an empty query selects the whole catalog).
+        selection = basket_services.SelectionRequest(query=q)
     try:
-        order = order_services.order_create(project=project, owner=request.user,
-                                            label=request.POST.get("label") or None)
-    except ApiError as exc:
-        messages.error(request, order_error_text(exc.code))
-        return redirect(_basket_url(project))
-    if order is None:
-        messages.error(request, "You have no basket: add something to it first.")
-        return redirect(_basket_url(project))
-    messages.success(request, f"Order “{order.label}” created. Its files are being prepared.")
-    return redirect(f"/projects/{project.slug}/orders/{order.pk}/")
+        basket_services.basket_add_selection(project=project, owner=request.user, selection=selection)
+    except QuerySyntaxError as exc:
+        messages.error(request, query_error_message(exc))
+    except basket_services.SelectionInvalid as exc:
+        messages.error(request, str(exc))
+    except basket_services.NothingToOrder:
+        messages.warning(request, basket_codes.NO_ORDERABLE_FILE)
+    else:
+        what = "1 object" if ip_id else "the results of your search"
+        messages.success(request, f"Added {what} to your basket.")
+    return _back_to_search(request, project)
