@@ -153,3 +153,10 @@ def test_the_ready_mail_is_still_sent_for_a_finished_order(member, project, run_
 def test_admin_list_dates_with_far_offsets_are_never_a_500(admin_member, params, expected):
     response = admin_member.client.get("/api/v1/rs-order/orders", params)
     assert response.status_code == expected, response.content
+
+
+@pytest.mark.parametrize("date, expected", [("0343-03-12T17:16:07.447486-18:43", 200),
+                                            ("0001-01-01T00:00:00+01:00", 400)])
+def test_delivery_cache_dates_with_far_offsets_are_never_a_500(admin_member, date, expected):
+    response = admin_member.client.delete(f"/api/v1/delivery/cache/delete?date={date.replace('+', '%2B')}")
+    assert response.status_code == expected, response.content
