@@ -361,15 +361,23 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
         raise
     finally:
         marker.wait()
+        for file_ids, notice in marker.take_failed():
+            delivered.extend(file_ids)  # a batch the thread could not write is written in line
+            notice_sent = notice_sent or notice
         if delivered or notice_sent:
             mark(*take())  # after the last chunk was taken (or the client left): in line
 
 
 class _BackgroundMarker:
-    """Runs one marking batch at a time in a thread with its own database connection."""
+    """Runs one marking batch at a time in a thread with its own database connection.
+
+    A batch that fails there (e.g. the embedded SQLite database busy for longer than its
+    timeout) is kept for the stream to write in line at its end, so no delivered file is lost.
+    """
 
     def __init__(self):
         self._thread: threading.Thread | None = None
+        self._failed: list[tuple[list[int], bool]] = []
 
     def submit(self, mark: Callable[[list[int], bool], None], file_ids: list[int], notice: bool) -> None:
         self.wait()
@@ -377,14 +385,18 @@ class _BackgroundMarker:
                                         name="zip-marker")
         self._thread.start()
 
-    @staticmethod
-    def _run(mark, file_ids: list[int], notice: bool) -> None:
+    def _run(self, mark, file_ids: list[int], notice: bool) -> None:
         try:
             mark(file_ids, notice)
-        except Exception:  # the stream goes on; these files stay AVAILABLE (re-downloadable)
-            logger.exception("marking %d zip entries DOWNLOADED failed", len(file_ids))
+        except Exception:  # the stream goes on; the batch is retried in line at its end
+            logger.exception("marking %d zip entries DOWNLOADED failed; retrying at the end", len(file_ids))
+            self._failed.append((file_ids, notice))
         finally:
             db_connection.close()
+
+    def take_failed(self) -> list[tuple[list[int], bool]]:
+        failed, self._failed = self._failed, []
+        return failed
 
     def wait(self) -> None:
         if self._thread is not None:

@@ -11,6 +11,15 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
                 "description": "A token from /api/v1/rs-authentication/oauth/token or `issue_token`."}
 
 
+class QueryTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "portal.tenancy.authentication.QueryTokenAuthentication"
+    name = "queryTokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "query", "name": "token",
+                "description": "The bearer token in the link (file downloads only)."}
+
+
 # --- error responses every operation may give -----------------------------------------------
 
 REGARDS_PREFIX = "/api/v1/rs-"

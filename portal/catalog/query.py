@@ -232,6 +232,8 @@ class DateField(Field):
             raise QuerySyntaxError("wildcards are not allowed in dates", value.position)
         start = _parse_datetime(value, end_of_day=False)
         if DATE_ONLY_RE.match(value.text.strip()):
+            if start.date() == date.max:  # the last day has no next day to end before
+                return Q(**{f"{self.lookup}__gte": start})
             return Q(**{f"{self.lookup}__gte": start, f"{self.lookup}__lt": start + timedelta(days=1)})
         return Q(**{self.lookup: start})
 
@@ -526,3 +528,44 @@ def parse_dataset_query(q: str | None, *, project) -> Q:
         return Dataset.unscoped_objects.filter(project=project).filter(properties__has_key=name).exists()
 
     return _translate(q, DATASET_FIELDS, property_exists)
+
+
+# --- sorting ------------------------------------------------------------------------------
+
+MAX_SORT_KEYS = 5
+SORT_DIRECTIONS = ("ASC", "DESC")
+DATA_OBJECT_SORT_COLUMNS = {"label": "label", "providerid": "label", "id": "ip_id", "ipid": "ip_id",
+                            "creationdate": "creation_date"}
+DATASET_SORT_COLUMNS = {"label": "label", "providerid": "label", "id": "ip_id", "ipid": "ip_id",
+                        "creationdate": "created_at"}
+
+
+def parse_sort(specs, *, columns: dict[str, str]) -> list:
+    """Spring-style `sort` values (`name[,ASC|DESC]`, or `a,b,DESC`) to `order_by` expressions.
+
+    A name is a built-in field or a property (`name` or `properties.name`, compared as JSON
+    values; objects without it come last). Raises `QuerySyntaxError` on anything else.
+    """
+    from django.db.models import F
+
+    order = []
+    for spec in specs:
+        parts = [p.strip() for p in str(spec).split(",") if p.strip()]
+        direction = "ASC"
+        if parts and parts[-1].upper() in SORT_DIRECTIONS:
+            direction = parts.pop().upper()
+        if not parts:
+            raise QuerySyntaxError("sort needs a field name, e.g. sort=label,ASC", 0)
+        for name in parts:
+            column = columns.get(name.lower())
+            if column is None:
+                prop = name[len("properties."):] if name.startswith("properties.") else name
+                if not PROPERTY_NAME_RE.match(prop):
+                    raise UnknownFieldError(name[:100], 0)
+                column = f"properties__{prop}"
+            expression = F(column)
+            order.append(expression.desc(nulls_last=True) if direction == "DESC"
+                         else expression.asc(nulls_last=True))
+            if len(order) > MAX_SORT_KEYS:
+                raise QuerySyntaxError(f"at most {MAX_SORT_KEYS} sort keys", 0)
+    return order

@@ -263,3 +263,14 @@ ORDER_EVENTS_HEARTBEAT_SECONDS = env.float("ORDER_EVENTS_HEARTBEAT_SECONDS", def
 ORDER_EVENTS_MAX_SECONDS = env.float("ORDER_EVENTS_MAX_SECONDS", default=600.0)
 # Streams open at once per web process (each holds a thread): more get 503, the page stays static.
 ORDER_EVENTS_MAX_STREAMS = env.int("ORDER_EVENTS_MAX_STREAMS", default=8)
+
+# --- REGARDS clients (portal.tenancy) ----------------------------------------------------
+# REGARDS clients send `Authorization: Basic <client:secret>` to the token endpoint. Empty: the
+# header is accepted and ignored; set both to check it (a wrong or missing client is 401).
+OAUTH_CLIENT_ID = env.str("OAUTH_CLIENT_ID", default="")
+OAUTH_CLIENT_SECRET = env.str("OAUTH_CLIENT_SECRET", default="")
+
+# --- manage.py serve ----------------------------------------------------------------------
+# On Ctrl-C/SIGTERM, serve asks its web server and worker to stop, waits this long, then kills
+# every process they started (a stuck request thread cannot keep a worker alive).
+SERVE_STOP_TIMEOUT_SECONDS = env.float("SERVE_STOP_TIMEOUT_SECONDS", default=15.0)

@@ -1,4 +1,5 @@
-"""Resolving the project of an API request: `scope` query parameter or `scope` header."""
+"""Resolving the project of an API request: the `scope` query parameter or header, else the
+project the bearer token is bound to (REGARDS clients send no scope once they hold a token)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,12 +47,18 @@ def requested_project(request) -> Project:
 
 
 def resolve_project_access(request) -> ProjectAccess:
-    """No project: 400; unknown project: 404; not a member: 403."""
-    project = requested_project(request)
-    auth = request.auth
-    if isinstance(auth, ApiToken) and auth.project_id != project.pk:
-        raise NotAllowed("TOKEN_NOT_VALID_FOR_PROJECT",
-                         "This token was issued for another project.")
+    """No project: 400; unknown project: 404; not a member: 403; another project's token: 403.
+
+    Without `scope`, a bearer token names its own project; a browser session still must name one.
+    """
+    token = request.auth if isinstance(request.auth, ApiToken) else None
+    if token is not None and not requested_scope(request):
+        project = token.project
+    else:
+        project = requested_project(request)
+        if token is not None and token.project_id != project.pk:
+            raise NotAllowed("TOKEN_NOT_VALID_FOR_PROJECT",
+                             "This token was issued for another project.")
     access = project_access_for(user=request.user, project=project)
     if access is None:
         raise NotAllowed("NOT_A_PROJECT_MEMBER",

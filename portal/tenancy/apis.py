@@ -1,5 +1,9 @@
+import base64
+import binascii
+import hmac
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -19,8 +23,55 @@ from .selectors import project_by_slug
 from .services import token_issue, token_revoke
 
 
+class OAuthErrorOutputSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    error_description = serializers.CharField()
+
+
+def _basic_client(request) -> tuple[str, str] | None:
+    """The `client:secret` pair of an `Authorization: Basic` header, or None (absent or garbled)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    return (client_id, secret) if sep else None
+
+
+def _client_allowed(request) -> bool:
+    """REGARDS clients send `Authorization: Basic <client:secret>` (e.g. client:secret). Ignored
+    unless OAUTH_CLIENT_ID is set; then that header must name the configured client and secret."""
+    expected_id = settings.OAUTH_CLIENT_ID
+    if not expected_id:
+        return True
+    client = _basic_client(request)
+    if client is None:
+        return False
+    return (hmac.compare_digest(client[0].encode(), expected_id.encode())
+            and hmac.compare_digest(client[1].encode(), settings.OAUTH_CLIENT_SECRET.encode()))
+
+
+class OAuthTokenOutputSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    scope = serializers.CharField()
+    tenant = serializers.CharField(help_text="The project (REGARDS tenant) the token is bound to.")
+    role = serializers.ChoiceField(choices=["REGISTERED_USER", "ADMIN"])
+    sub = serializers.CharField(help_text="The user's login (email).")
+    email = serializers.EmailField()
+
+
 class OAuthTokenApi(APIView):
-    """REGARDS-style password grant: form fields grant_type, username, password, scope."""
+    """REGARDS-style password grant: fields grant_type, username, password, scope (form or JSON).
+
+    The `Authorization: Basic` client header REGARDS clients send is accepted, and checked
+    against OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET when those are set.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -37,10 +88,14 @@ class OAuthTokenApi(APIView):
         return Response({"error": code, "error_description": description}, status=http_status,
                         headers=headers)
 
-    @extend_schema(request=OAuthTokenInputSerializer, responses={200: inline_serializer(
-        "OAuthToken", {"access_token": serializers.CharField(), "token_type": serializers.CharField(),
-                       "expires_in": serializers.IntegerField(), "scope": serializers.CharField()})})
+    @extend_schema(request={"application/x-www-form-urlencoded": OAuthTokenInputSerializer,
+                            "application/json": OAuthTokenInputSerializer},
+                   responses={200: OAuthTokenOutputSerializer, 400: OAuthErrorOutputSerializer,
+                              401: OAuthErrorOutputSerializer, 429: OAuthErrorOutputSerializer})
     def post(self, request):
+        if not _client_allowed(request):
+            return self._oauth_error("invalid_client", "Unknown client or wrong client secret.",
+                                     status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": 'Basic realm="orderly"'})
         form = self.OAuthTokenInputSerializer(data=request.data)
         if not form.is_valid():
             return self._oauth_error("invalid_request", "grant_type, username, password and scope are required.")
@@ -54,14 +109,17 @@ class OAuthTokenApi(APIView):
                                      headers={"Retry-After": str(ratelimit.retry_after_seconds())})
         user = authenticate(request, username=data["username"].strip().lower(), password=data["password"])
         project = project_by_slug(data["scope"])
-        if user is None or project is None or project_access_for(user=user, project=project) is None:
+        access = project_access_for(user=user, project=project) if user and project else None
+        if access is None:
             ratelimit.record_failure(attempt)
             return self._oauth_error("invalid_grant", "Bad credentials for this project.")
         ratelimit.record_success(attempt)
         issued = token_issue(user=user, project=project, name="oauth")
         expires_in = int((issued.token.expires_at - issued.token.created_at).total_seconds())
         return Response({"access_token": issued.raw_key, "token_type": "bearer",
-                         "expires_in": expires_in, "scope": project.slug})
+                         "expires_in": expires_in, "scope": project.slug, "tenant": project.slug,
+                         "role": "ADMIN" if access.is_admin else "REGISTERED_USER",
+                         "sub": user.email, "email": user.email})
 
 
 class TokenOutputSerializer(serializers.Serializer):

@@ -21,7 +21,10 @@ def test_project_is_required_known_and_mine(member, other_project, catalog):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {member.token}")
 
-    assert client.get(BASKET_URL).status_code == 400
+    assert client.get(BASKET_URL).status_code == 204  # no scope: the token's project (no basket yet)
+    session = APIClient()
+    session.force_login(member.user)
+    assert session.get(BASKET_URL).status_code == 400  # a session must name the project
     assert client.get(f"{BASKET_URL}?scope=nosuchproject").status_code == 404
     outsider = make_member(other_project)
     outsider.client.credentials(HTTP_AUTHORIZATION=f"Bearer {outsider.token}", HTTP_SCOPE=member.project.slug)

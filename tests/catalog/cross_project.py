@@ -20,3 +20,13 @@ def product_urn_in_a(ctx):
 @provides("checksum")
 def checksum_in_a(ctx):
     return _file_in_a(ctx).checksum
+
+
+@provides("urn")
+def data_object_urn_in_a(ctx):
+    return _file_in_a(ctx).data_object.ip_id
+
+
+@provides("datasetUrn")
+def dataset_urn_in_a(ctx):
+    return _file_in_a(ctx).data_object.dataset.ip_id

@@ -71,6 +71,7 @@ ALL = {"Scene Alpha", "Scene Beta", "Swath Gamma", "Other (special) thing"}
     ("polarisation:*", {"Swath Gamma"}),
     ("NOT instrument:OLI", {"Swath Gamma", "Other (special) thing"}),  # objects lacking the key too
     ("creationDate:2024-01-02", {"Scene Beta"}),
+    ("creationDate:9999-12-31", set()),                              # the last day: no overflow
     ("creationDate:[2024-01-02 TO 2024-01-03]", {"Scene Beta", "Swath Gamma"}),
     ("creationDate:{2024-01-02 TO *]", {"Swath Gamma", "Other (special) thing"}),
     ("creationDate:[* TO 2024-01-03}", {"Scene Alpha", "Scene Beta"}),

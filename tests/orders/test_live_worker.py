@@ -6,7 +6,6 @@ import time
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from portal.catalog.models import StorageTier
 
@@ -25,9 +24,6 @@ def _wait_for_status(member, order_id, statuses, timeout=30.0):
 
 @pytest.mark.worker
 def test_an_order_completes_on_a_live_worker(celery_live_worker, member):
-    if connection.vendor != "postgresql":
-        # The in-memory SQLite test database locks whole tables across threads.
-        pytest.skip("concurrent API reads and worker writes need PostgreSQL (CI)")
     objects = make_objects(member.project, count=3) + make_objects(member.project, count=2,
                                                                   tier=StorageTier.NEARLINE, label="Tape")
     fill_basket(member, objects)

@@ -42,6 +42,8 @@ SECRET_URLS = [
     f"/no/such/page?x=1&ORDERTOKEN={SECRET}&y=2",
     f"/healthz?access_token={SECRET}",
     f"/healthz?token={SECRET}&password={SECRET}",
+    # REGARDS download links carry the bearer token itself as `token` (QueryTokenAuthentication).
+    f"/api/v1/rs-catalog/downloads/URN:AIP:DATA:p:1:V1/files/0123abcd?token={SECRET}",
 ]
 
 
@@ -70,6 +72,7 @@ def test_the_served_access_log_redacts_tokens(tmp_path):
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert "/api/v1/rs-order/user/orders/metalink/download?scope=demo&orderToken=[redacted]" in output
+    assert "/files/0123abcd?token=[redacted]" in output
     assert output.count(REDACTED) >= len(SECRET_URLS)
     assert SECRET not in output
 
@@ -97,6 +100,8 @@ def test_embedded_default_mails_are_files_not_log_lines(tmp_path):
     ("/x?a=1&ordertoken=abc&b=2", f"/x?a=1&ordertoken={REDACTED}&b=2"),
     ("/x?scope=p;access_token=abc", f"/x?scope=p;access_token={REDACTED}"),
     ("orderToken=abc", f"orderToken={REDACTED}"),
+    ("/api/v1/rs-catalog/downloads/U/files/c?token=ordly_abc&x=1", f"/api/v1/rs-catalog/downloads/U/files/c?token={REDACTED}&x=1"),
+    ("/x?Token=abc", f"/x?Token={REDACTED}"),
     ("/x?myorderToken=abc", "/x?myorderToken=abc"),  # another parameter
     ("/x?scope=demo", "/x?scope=demo"),
 ])

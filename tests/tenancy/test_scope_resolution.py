@@ -20,12 +20,33 @@ def test_scope_as_query_parameter(member):
     assert client.get("/api/v1/me?scope=alpha").status_code == 200
 
 
-def test_no_project_is_400(member):
+def test_a_bearer_token_without_scope_names_its_own_project(member):
+    # REGARDS clients send no scope once they hold a token: the token carries the tenant.
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {member.token}")
     response = client.get("/api/v1/me")
+    assert response.status_code == 200
+    assert response.json()["project"] == "alpha"
+
+
+def test_a_session_without_scope_is_400(member):
+    client = APIClient()
+    client.force_login(member.user)
+    response = client.get("/api/v1/me")
     assert response.status_code == 400
     assert response.json()["code"] == "PROJECT_REQUIRED"
+
+
+def test_a_token_without_scope_never_reaches_another_project(two_projects):
+    alpha, beta = two_projects
+    both = make_member(beta)
+    from tests.factories import MembershipFactory
+    MembershipFactory(user=both.user, project=alpha, role=Role.ADMIN)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {both.token}")
+    assert client.get("/api/v1/me").json() == {"email": both.user.email, "project": "beta",
+                                               "role": "REGISTERED_USER"}
+    assert client.get("/api/v1/me", HTTP_SCOPE="alpha").status_code == 403
 
 
 def test_unknown_project_is_404(member):

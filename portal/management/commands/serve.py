@@ -10,6 +10,8 @@ from ctypes.util import find_library
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from portal.management.process_groups import stop_process_groups
+
 
 PR_SET_PDEATHSIG = 1
 
@@ -49,9 +51,11 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes.")
         parser.add_argument("--web-workers", type=int, default=WEB_WORKERS, help="gunicorn worker processes.")
         parser.add_argument("--web-threads", type=int, default=WEB_THREADS, help="Threads per web worker.")
+        parser.add_argument("--stop-timeout", type=float, default=settings.SERVE_STOP_TIMEOUT_SECONDS,
+                            help="Seconds a graceful stop may take before everything left is killed.")
 
     def handle(self, *args, port: int, host: str, concurrency: int, web_workers: int, web_threads: int,
-               **options):
+               stop_timeout: float, **options):
         python = sys.executable
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "portal.settings.base")}
         # Links in mails and metalinks point at this server unless the operator said otherwise.
@@ -62,8 +66,9 @@ class Command(BaseCommand):
                        "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
                        "--concurrency", str(concurrency), "--loglevel", "INFO"],
         }
-        children = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR,
-                                                 preexec_fn=_die_with_parent) for name, cmd in commands.items()}
+        # Each child leads its own process group, so stopping reaches its workers too.
+        children = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR, start_new_session=True,
+                                           preexec_fn=_die_with_parent) for name, cmd in commands.items()}
         self.stdout.write(self.style.SUCCESS(
             f"Orderly is running: browse http://{host}:{port}/ (API docs at /api/docs/, "
             f"health at /healthz). Data in {settings.DATA_DIR}. Press Ctrl-C to stop."
@@ -86,16 +91,7 @@ class Command(BaseCommand):
                         stopping = True
                 time.sleep(0.5)
         finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            stop_process_groups(children.values(), timeout=stop_timeout, say=self.stderr.write)
             self.stdout.write("Stopped.")
         if exit_code:
             sys.exit(exit_code)

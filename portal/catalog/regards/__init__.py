@@ -1,0 +1,1 @@
+"""REGARDS' own catalog API for existing REGARDS clients (SPEC section 1)."""
