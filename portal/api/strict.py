@@ -7,13 +7,15 @@
   every serializer, by PortalConfig.ready.
 - A method an endpoint does not offer is 405 with `Allow`, before authentication (DRF checks
   the caller first, so `TRACE` answered 401).
+- No NUL character in a path or query parameter: PostgreSQL text cannot hold one, so a `%00`
+  in `scope`, `q` or a path segment became a 500 wherever it reached a query. 400 up front.
 """
 from __future__ import annotations
 
 from django.http import JsonResponse
 from rest_framework import serializers
 
-from .errors import error_body
+from .errors import error_body, handler400
 
 _drf_char_to_internal_value = serializers.CharField.to_internal_value
 
@@ -53,3 +55,16 @@ class MethodNotAllowedFirstMiddleware:
         response = JsonResponse(body, status=405, content_type=content_type)
         response["Allow"] = ", ".join(allowed)
         return response
+
+
+class NulCharactersRefusedMiddleware:
+    """400 (an HTML page, or the API's error body) for a NUL in the path or query string."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any("\x00" in key or any("\x00" in value for value in values)
+                                          for key, values in request.GET.lists()):
+            return handler400(request)
+        return self.get_response(request)

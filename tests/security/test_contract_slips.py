@@ -160,3 +160,31 @@ def test_admin_list_dates_with_far_offsets_are_never_a_500(admin_member, params,
 def test_delivery_cache_dates_with_far_offsets_are_never_a_500(admin_member, date, expected):
     response = admin_member.client.delete(f"/api/v1/delivery/cache/delete?date={date.replace('+', '%2B')}")
     assert response.status_code == expected, response.content
+
+
+# --- NUL characters (found by the fuzzer on PostgreSQL: text cannot hold them) ------------------
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/rs-dam/datasets?scope=al%00pha",
+    "/api/v1/rs-dam/datasets?label=a%00b",
+    "/api/v1/rs-catalog/search/dataobjects?q=label:a%00b",
+    "/api/v1/me?scope=%00",
+    "/api/v1/rs-order/orders?user=a%00@b.org",
+    "/api/v1/delivery/preparedDelivery/order-1%00",
+    "/api/v1/rs-order/user/orders/metalink/download?orderToken=x%00&scope=alpha",
+    "/projects/alpha/search/?q=a%00",
+])
+def test_nul_characters_in_paths_and_queries_are_400(admin_member, url):
+    from django.test import Client
+
+    client = admin_member.client if url.startswith("/api") else Client()
+    if not url.startswith("/api"):
+        client.force_login(admin_member.user)
+    response = client.get(url)
+    assert response.status_code == 400, (url, response.status_code)
+    if url.startswith("/api/v1/rs-"):
+        assert response.json()["messages"]
+    elif url.startswith("/api"):
+        assert response["Content-Type"].startswith("application/problem+json")
+    else:
+        assert response["Content-Type"].startswith("text/html")
