@@ -7,12 +7,19 @@ from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
 from . import selectors, services
-from .models import Delivery, DeliveryArtifact
+from .models import Delivery, DeliveryArtifact, DeliveryEvent
 
 
 class DeliveryArtifactInline(ReadOnlyTenantInline):
     model = DeliveryArtifact
     fields = ["item_key", "artifact_type", "size", "sha256", "tier"]
+
+
+class DeliveryEventInline(ReadOnlyTenantInline):
+    """The delivery's history: status changes, when, why, who or which task."""
+
+    model = DeliveryEvent
+    fields = ["at", "from_status", "to_status", "reason", "actor_label"]
 
 
 @admin.register(Delivery)
@@ -24,7 +31,7 @@ class DeliveryAdmin(ProjectScopedAdmin):
     list_select_related = ["project", "created_by"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    inlines = [DeliveryArtifactInline]
+    inlines = [DeliveryArtifactInline, DeliveryEventInline]
     actions = ["rebuild_deliveries"]
     # Status and counters belong to the workers and services: read-only here.
     readonly_fields = ["project", "catalog_id", "target_kind", "item_type", "status", "progress", "size",

@@ -97,3 +97,26 @@ class DeliveryRequestKey(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "user", "key"], name="delivery_request_key_unique")]
+
+
+class DeliveryEvent(TenantModel):
+    """A status change of a delivery (who or which task, when, from, to, why).
+
+    Written only by deliveries.history, in the transaction of the change; the `done` and
+    `error` ones are published to webhooks."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    actor_label = models.CharField(max_length=254)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "delivery", "id"], name="deliveryevent_delivery")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status}->{self.to_status}"

@@ -201,11 +201,13 @@ def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size
                        "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier}))
     now = timezone.now()
     with transaction.atomic():
+        # Artifacts first: the `delivery.done` webhook written by the transition shows them (a lost
+        # claim rolls them back).
+        DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
+        DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
         if not worker.transition(Action.FINISH, progress=100, bytes_prepared=worker.total, done_at=now,
                                  heartbeat_at=now, expires_at=now + timedelta(days=project.delivery_lifetime_days)):
             raise LostClaim()
-        DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
-        DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
 
 
 def delivery_build(*, project: Project, delivery_id: int, generation: int) -> str:

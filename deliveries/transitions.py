@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import enum
 
+from django.db import transaction
+
 from portal.tenancy.models import Project
+
+from .history import delivery_event_record
 
 from .models import ACTIVE_STATUSES, Delivery, DeliveryStatus
 
@@ -50,6 +54,18 @@ TARGET: dict[Action, str] = {
 
 def delivery_transition(*, project: Project, delivery_id: int, action: Action, where: dict | None = None,
                         **changes) -> bool:
-    """Applies `action` (and the other column `changes`) if the table and `where` allow it."""
+    """Applies `action` (and the other column `changes`) if the table and `where` allow it.
+
+    A change is recorded in the delivery's history (and `done` / `error` published to webhooks)
+    in the same transaction."""
     rows = Delivery.objects.filter(project=project, id=delivery_id, status__in=ALLOWED_FROM[action], **(where or {}))
-    return bool(rows.update(status=TARGET[action], **changes))
+    with transaction.atomic():
+        from_status = rows.select_for_update().values_list("status", flat=True).first()
+        if from_status is None or not rows.update(status=TARGET[action], **changes):
+            return False
+        reason = action.value
+        if changes.get("error_code"):
+            reason = f"{changes['error_code']}: {changes.get('error_message', '')}"
+        delivery_event_record(project=project, delivery_id=delivery_id, from_status=from_status,
+                              to_status=TARGET[action], reason=reason)
+    return True

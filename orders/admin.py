@@ -7,12 +7,20 @@ from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
 from . import services
-from .models import DatasetTask, Order, OrderDataFile, SubOrder
+from .models import DatasetTask, Order, OrderDataFile, OrderEvent, SubOrder
 
 
 class DatasetTaskInline(ReadOnlyTenantInline):
     model = DatasetTask
     fields = ["dataset_label", "dataset_ip_id", "objects_count", "files_count", "files_size"]
+    show_change_link = False
+
+
+class OrderEventInline(ReadOnlyTenantInline):
+    """The order's history: every status change and notable step, who or which task did it."""
+
+    model = OrderEvent
+    fields = ["at", "kind", "from_status", "to_status", "reason", "actor_label"]
     show_change_link = False
 
 
@@ -25,13 +33,13 @@ class OrderAdmin(ProjectScopedAdmin):
     list_select_related = ["owner", "project"]
     date_hierarchy = "creation_date"
     ordering = ["-creation_date"]
-    inlines = [DatasetTaskInline]
+    inlines = [DatasetTaskInline, OrderEventInline]
     actions = ["pause_orders", "resume_orders", "expire_orders"]
     # Status and counters belong to the state machine and the workers: read-only here.
     readonly_fields = ["project", "owner", "status", "status_date", "creation_date", "percent_completed",
                        "files_in_error_count", "available_files_count", "waiting_for_user", "files_count",
                        "files_size", "built_at", "selection", "message", "idempotency_key", "created_mail_at",
-                       "ready_mail_at", "reminded_at", "frontend_url"]
+                       "ready_mail_at", "reminded_at", "expiry_warned_at", "frontend_url"]
 
     def has_add_permission(self, request):
         return False  # orders come from baskets

@@ -13,12 +13,13 @@ from portal.api.views import ProjectAPIView
 from portal.dates import parse_when
 
 from . import services
+from .expiry import order_extend
 from .csv import orders_csv_response
 from .models import OrderStatus
 from .selectors import (OrderFilters, order_check_caller, order_for_caller, order_list_for_admin,
                         order_list_for_owner)
-from .serializers import (OrderBodyOutputSerializer, OrderCreateInputSerializer, OrderPageOutputSerializer,
-                          OrderSearchInputSerializer, order_body)
+from .serializers import (OrderBodyOutputSerializer, OrderCreateInputSerializer, OrderExtendInputSerializer,
+                          OrderPageOutputSerializer, OrderSearchInputSerializer, order_body)
 
 PAGE_PARAMS = [OpenApiParameter("page", int, required=False), OpenApiParameter("size", int, required=False)]
 ADMIN_FILTER_PARAMS = [
@@ -203,6 +204,19 @@ class UserOrderRestartApi(ProjectAPIView):
         order = services.order_restart(project=request.access.project, order_id=orderId,
                                        label=data.get("label"), frontend_url=data.get("onSuccessUrl") or "")
         return Response(order_body(order, is_admin=request.access.is_admin), status=http.HTTP_201_CREATED)
+
+
+class UserOrderExtendApi(ProjectAPIView):
+    @extend_schema(operation_id="user_orders_extend", request=OrderExtendInputSerializer,
+                   responses={200: OrderBodyOutputSerializer, 401: REFUSAL,
+                              422: OpenApiResponse(description="EXTENSION_BEYOND_MAXIMUM_LIFETIME")})
+    def put(self, request, orderId: int):
+        """Moves the expiration date to now + `days` (default: the project's order lifetime)."""
+        _check_caller(request, orderId)
+        form = OrderExtendInputSerializer(data=request.data if request.data is not None else {})
+        form.is_valid(raise_exception=True)
+        order_extend(project=request.access.project, order_id=orderId, days=form.validated_data.get("days"))
+        return Response(_body_of(request, orderId))
 
 
 class AdminOrderListApi(_CsvCapableView):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from portal.tenancy.models import Project
 
 from .models import FINISHED_STATUSES, FileState, Order, OrderDataFile, OrderStatus
+from .transitions import ALLOWED_FROM, Action
 from .tokens import order_token_for
 
 
@@ -23,6 +24,20 @@ def public_metalink_url(order: Order) -> str:
 
 def _expiry(order: Order) -> str:
     return order.expiration_date.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def order_page_url(order: Order) -> str:
+    return f"{settings.PORTAL_BASE_URL}/projects/{order.project.slug}/orders/{order.pk}/"
+
+
+def extend_instructions(order: Order) -> str:
+    """How to keep an order longer (mail and order page)."""
+    if order.status not in ALLOWED_FROM[Action.EXTEND]:
+        return ""
+    api = f"{settings.PORTAL_BASE_URL}/api/v1/rs-order/user/orders/{order.pk}/extend?scope={order.project.slug}"
+    return (f"To keep it longer, press \"Extend\" on the order page ({order_page_url(order)}), or call "
+            f"PUT {api} with an optional body {{\"days\": n}} (at most "
+            f"{order.project.order_max_lifetime_days} days after the order's creation).")
 
 
 def send_order_mail(order: Order, kind: str) -> None:
@@ -43,6 +58,11 @@ def send_order_mail(order: Order, kind: str) -> None:
                 f"available for more than 3 days and are not downloaded yet. Further files of your orders "
                 f"wait until these are downloaded.\n\nMetalink: {link}\n\n"
                 f"The order expires on {_expiry(order)}.\n")
+    elif kind == "expiring":
+        subject = f"[{order.project.label}] Order \"{order.label}\" expires in less than a day"
+        body = (f"Your order \"{order.label}\" (#{order.pk}) expires on {_expiry(order)} and has files you have "
+                f"not downloaded yet. After that date its files are freed and can no longer be downloaded.\n\n"
+                f"{extend_instructions(order)}\n\nMetalink: {link}\n")
     else:
         raise ValueError(kind)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [order.owner.email])

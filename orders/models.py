@@ -48,6 +48,8 @@ class Order(TenantModel):
     created_mail_at = models.DateTimeField(null=True, blank=True)
     ready_mail_at = models.DateTimeField(null=True, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
+    # When the owner was warned that the order expires within a day (reset by `extend`).
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -173,3 +175,36 @@ class OrderDataFile(TenantModel):
             models.Index(fields=["project", "order", "state"], name="orderfile_order_state"),
             models.Index(fields=["sub_order", "state"], name="orderfile_suborder_state"),
         ]
+
+
+class OrderEventKind(models.TextChoices):
+    CREATED = "created"
+    STATUS_CHANGED = "status_changed"
+    FILES_AVAILABLE = "files_available"
+    WAITING_FOR_USER = "waiting_for_user"
+    EXTENDED = "extended"
+    EXPIRING = "expiring"
+
+
+class OrderEvent(TenantModel):
+    """What happened to an order, when, and who (a person) or what (a task) did it.
+
+    Written only by orders.history, in the transaction of the change it records; webhooks are
+    published from it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20, choices=OrderEventKind.choices)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    actor_label = models.CharField(max_length=254, help_text="Email of the person, or the task that acted.")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "order", "id"], name="orderevent_order")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}->{self.to_status}"

@@ -2,6 +2,8 @@
 transitions table as the API."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -17,6 +19,8 @@ from portal.pages.paging import paged
 from . import services as order_services
 from .downloads.selectors import DOWNLOADABLE_STATES
 from .downloads.services import METALINK_FORBIDDEN_STATUSES, order_is_expired
+from .expiry import order_extend
+from .mails import extend_instructions
 from .models import FINAL_STATUSES, OrderStatus
 from .selectors import (OrderFilters, order_check_caller, order_files_for_page, order_for_caller,
                         order_list_for_admin, order_list_for_owner)
@@ -31,6 +35,7 @@ ACTIONS = {
     "resume": ("Resume", order_services.order_resume, "Order resumed."),
     "retry": ("Retry failed files", order_services.order_retry, "The files in error are prepared again."),
     "restart": ("Order again", order_services.order_restart, "New order created."),
+    "extend": ("Extend", order_extend, "Order extended: see its new expiration date."),
     "delete": ("Delete", order_services.order_delete, "Order deleted."),
     "remove": ("Remove for good", order_services.order_remove, "Order removed."),
 }
@@ -81,6 +86,8 @@ def order_detail(request, project, order_id: int):
         "project": project, "order": order, "is_admin": is_admin, "is_owner": order.owner_id == request.user.pk,
         "actions": [{"rel": rel, "label": label, "offered": rel in offered} for rel, (label, *_) in ACTIONS.items()],
         "rows": rows, "files_paging": files_paging,
+        "events": order.events.order_by("id"), "extend_help": extend_instructions(order),
+        "expires_soon": order.expiration_date - timezone.now() < timedelta(days=1),
         "zip_url": _api_url("user-order-zip", project, orderId=order.pk),
         "zip_offered": "download" in offered and servable,
         "metalink_url": _api_url("user-order-metalink", project, orderId=order.pk),

@@ -12,6 +12,7 @@ from django.utils import timezone
 from portal.tenancy.models import Project
 
 from . import dispatch
+from .history import order_files_available_record
 from .models import (ERROR_FILE_STATES, FINAL_FILE_STATES, FINISHED_STATUSES, FileState, Order, OrderDataFile, OrderStatus, SubOrder,
                      SubOrderState)
 from .scheduling import suborders_schedule
@@ -65,10 +66,13 @@ def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=Non
         percent = 0
     changes = dict(percent_completed=percent, available_files_count=agg["available"],
                    files_in_error_count=agg["errors"])
+    newly_available = agg["available"] - order.available_files_count
     if any(getattr(order, k) != v for k, v in changes.items()):
         Order.objects.filter(pk=order.pk).update(**changes)
         for key, value in changes.items():
             setattr(order, key, value)
+    if newly_available > 0:
+        order_files_available_record(project=project, order=order, last_batch=pending == 0)
     if order.built_at is not None and pending == 0 and order.status in (OrderStatus.RUNNING, *FINISHED_STATUSES):
         target = finished_status(files_count=agg["total"], error_count=agg["errors"])
         was_running = order.status == OrderStatus.RUNNING

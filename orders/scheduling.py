@@ -8,7 +8,8 @@ from django.utils import timezone
 from portal.tenancy.models import Project
 
 from . import dispatch
-from .models import Order, OrderStatus, SubOrder, SubOrderState
+from .history import order_event_record
+from .models import Order, OrderEventKind, OrderStatus, SubOrder, SubOrderState
 
 IN_FLIGHT = (SubOrderState.STAGING, SubOrderState.STAGED)
 
@@ -45,5 +46,10 @@ def suborders_schedule(*, project: Project, owner=None, owner_id: int | None = N
     orders = Order.objects.filter(project=project, owner_id=owner_id)
     orders.filter(waiting_for_user=True).exclude(id__in=waiting_orders).update(waiting_for_user=False)
     if waiting_orders:
-        orders.filter(id__in=waiting_orders, waiting_for_user=False).update(waiting_for_user=True)
+        newly_waiting = list(orders.filter(id__in=waiting_orders, waiting_for_user=False).values_list("id", flat=True))
+        orders.filter(id__in=newly_waiting).update(waiting_for_user=True)
+        for order_id in newly_waiting:
+            order_event_record(project=project, order_id=order_id, owner_id=owner_id,
+                               kind=OrderEventKind.WAITING_FOR_USER,
+                               reason="Download the files that are ready so the next ones can be prepared.")
     return started

@@ -46,6 +46,10 @@ class OrderCreateInputSerializer(serializers.Serializer):
     onSuccessUrl = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
 
 
+class OrderExtendInputSerializer(serializers.Serializer):
+    days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
+
+
 class OrderStatusesFilterSerializer(serializers.Serializer):
     values = serializers.ListField(child=serializers.ChoiceField(choices=OrderStatus.choices), max_length=20)
     mode = serializers.ChoiceField(choices=["INCLUDE", "EXCLUDE"], default="INCLUDE")

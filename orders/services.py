@@ -19,7 +19,9 @@ from portal.errors import Invalid
 from portal.tenancy.models import Project
 
 from . import cache, codes, dispatch
-from .models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+from .history import order_event_record
+from .models import (DatasetTask, FileState, Order, OrderDataFile, OrderEventKind, OrderStatus, SubOrder,
+                     SubOrderState)
 from .progress import order_progress_refresh
 from .scheduling import suborders_schedule
 from .transitions import Action, order_lock, order_transition
@@ -64,6 +66,8 @@ def _order_insert(*, project: Project, owner, label: str | None, frontend_url: s
             )
     except IntegrityError as exc:  # a concurrent request took the label
         raise Invalid(codes.LABEL_NOT_UNIQUE_FOR_OWNER) from exc
+    order_event_record(project=project, order_id=order.pk, owner_id=owner.pk, kind=OrderEventKind.CREATED,
+                       to_status=order.status)
     dispatch.task_on_commit("order_build_task", project.pk, order.pk)
     return order
 

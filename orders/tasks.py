@@ -7,7 +7,7 @@ from celery import shared_task
 
 from portal.tasks import OrderlyTask, ProjectTask
 
-from . import build, mails, staging, sweeps
+from . import build, expiry, mails, staging, sweeps
 
 
 @shared_task(name="orders.build", base=ProjectTask)
@@ -33,6 +33,11 @@ def orders_expire_sweep_task() -> int:
 @shared_task(name="orders.stuck_sweep", base=OrderlyTask)
 def orders_stuck_sweep_task() -> int:
     return sweeps.orders_stuck_sweep()
+
+
+@shared_task(name="orders.expiring_sweep", base=OrderlyTask)
+def orders_expiring_sweep_task() -> int:
+    return expiry.orders_expiring_sweep()
 
 
 @shared_task(name="orders.remind_sweep", base=OrderlyTask)

@@ -12,6 +12,7 @@ ORDER_TEXTS = {
     codes.ORDER_MUST_NOT_BE_RUNNING: "A running order cannot be removed: pause it first.",
     codes.ORDER_MUST_BE_DONE_WITH_WARNING_OR_FAILED: "Only an order with failed files can be retried.",
     codes.ORDER_MUST_BE_DONE_OR_DONE_WITH_WARNING_OR_FAILED: "Only a finished order can be restarted.",
+    codes.ORDER_MUST_NOT_BE_EXPIRED_OR_DELETED: "An expired or deleted order cannot be extended.",
     codes.USER_NOT_ALLOWED_TO_MANAGE_ORDER: "You may not manage this order.",
     codes.TOO_MANY_CHARACTERS_IN_LABEL: "The label is too long (at most 50 characters).",
     codes.LABEL_NOT_UNIQUE_FOR_OWNER: "You already have an order with this label.",

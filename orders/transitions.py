@@ -19,7 +19,8 @@ from portal.errors import Refused
 from portal.tenancy.models import Project
 
 from . import codes
-from .models import Order, OrderStatus
+from .history import order_event_record
+from .models import Order, OrderEventKind, OrderStatus
 
 S = OrderStatus
 
@@ -33,6 +34,7 @@ class Action(str, enum.Enum):
     RETRY = "retry"
     RESTART = "restart"
     DOWNLOAD = "download"  # no status change: whether files may be fetched
+    EXTEND = "extend"      # no status change: moves the expiration date
     # Done by the system.
     START = "start"        # files resolved, sub-orders built
     FINISH = "finish"      # every file in a final state (target computed from the counts)
@@ -50,6 +52,7 @@ ALLOWED_FROM: dict[Action, frozenset[str]] = {
     Action.RETRY: frozenset({S.DONE_WITH_WARNING, S.FAILED}),
     Action.RESTART: frozenset({S.DONE, S.DONE_WITH_WARNING, S.FAILED}),
     Action.DOWNLOAD: frozenset({S.RUNNING, S.PAUSED, S.DONE, S.DONE_WITH_WARNING, S.FAILED}),
+    Action.EXTEND: _EVERY_STATUS - {S.EXPIRED, S.DELETED},
     Action.START: frozenset({S.PENDING}),
     # From a final status too: a failed download turns DONE into DONE_WITH_WARNING.
     Action.FINISH: frozenset({S.RUNNING, S.DONE, S.DONE_WITH_WARNING, S.FAILED}),
@@ -63,6 +66,7 @@ REFUSAL_CODE: dict[Action, str] = {
     Action.REMOVE: codes.ORDER_MUST_NOT_BE_RUNNING,
     Action.RETRY: codes.ORDER_MUST_BE_DONE_WITH_WARNING_OR_FAILED,
     Action.RESTART: codes.ORDER_MUST_BE_DONE_OR_DONE_WITH_WARNING_OR_FAILED,
+    Action.EXTEND: codes.ORDER_MUST_NOT_BE_EXPIRED_OR_DELETED,
 }
 
 # Status an action leads to; None: no change (restart, download, remove deletes the row),
@@ -109,7 +113,8 @@ def order_lock(*, project: Project, order_id: int) -> Order:
 
 def order_transition(*, project: Project, order_id: int, action: Action, target: str | None = None,
                      refuse: bool = True) -> Order | None:
-    """Locks the order and applies `action`; returns the locked order.
+    """Locks the order and applies `action`; returns the locked order. A status change is
+    recorded in the order's history (and published to webhooks) in the same transaction.
 
     A status the table does not allow raises OrderActionRefused (with the action's code), or returns None when `refuse` is False (system actions racing with people).
     `target` is required for the computed actions (RESUME, FINISH).
@@ -123,9 +128,13 @@ def order_transition(*, project: Project, order_id: int, action: Action, target:
         raise OrderActionRefused(REFUSAL_CODE.get(action, codes.ORDER_TRANSITION_NOT_ALLOWED))
     new_status = target or TARGET.get(action)
     if new_status and new_status != order.status:
+        from_status = order.status
         order.status = new_status
         order.status_date = timezone.now()
         Order.unscoped_objects.filter(pk=order.pk).update(status=order.status, status_date=order.status_date)
+        order_event_record(project=project, order_id=order.pk, owner_id=order.owner_id,
+                           kind=OrderEventKind.STATUS_CHANGED, from_status=from_status, to_status=new_status,
+                           reason=action.value)
     return order
 
 
@@ -140,6 +149,7 @@ _LINKED_ACTIONS: list[tuple[str, Action, str]] = [
     ("remove", Action.REMOVE, _PREFIX + "/remove/{id}"),
     ("restart", Action.RESTART, _PREFIX + "/{id}/restart"),
     ("retry", Action.RETRY, _PREFIX + "/{id}/retry"),
+    ("extend", Action.EXTEND, _PREFIX + "/{id}/extend"),
     ("download", Action.DOWNLOAD, _PREFIX + "/{id}/download"),
 ]
 

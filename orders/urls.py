@@ -14,6 +14,7 @@ urlpatterns = [
     path(f"{P}/user/orders/remove/<int:orderId>", apis.UserOrderRemoveApi.as_view(), name="user-order-remove"),
     path(f"{P}/user/orders/<int:orderId>/retry", apis.UserOrderRetryApi.as_view(), name="user-order-retry"),
     path(f"{P}/user/orders/<int:orderId>/restart", apis.UserOrderRestartApi.as_view(), name="user-order-restart"),
+    path(f"{P}/user/orders/<int:orderId>/extend", apis.UserOrderExtendApi.as_view(), name="user-order-extend"),
     path(f"{P}/orders", apis.AdminOrderListApi.as_view(), name="orders"),
     path(f"{P}/orders/search", apis.AdminOrderSearchApi.as_view(), name="orders-search"),
     path(f"{P}/orders/csv", apis.AdminOrderCsvApi.as_view(), name="orders-csv"),

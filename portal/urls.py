@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("portal.tenancy.urls")),
     path("", include("portal.catalog.urls")),
+    path("", include("portal.webhooks.urls")),
     path("", include("basket.urls")),
     path("", include("orders.urls")),
     path("", include("deliveries.urls")),

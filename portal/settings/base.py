@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "portal",
     "portal.tenancy",
     "portal.catalog",
+    "portal.webhooks",
     "basket",
     "orders",
     "deliveries",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.tenancy.middleware.ProjectScopeResetMiddleware",
+    "portal.audit.ActorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -236,6 +238,8 @@ ORDER_STAGING_STALE_SECONDS = env.int("ORDER_STAGING_STALE_SECONDS", default=300
 CELERY_BEAT_SCHEDULE.update({
     "orders-expire": {"task": "orders.expire_sweep", "schedule": 300.0},
     "orders-stuck-staging": {"task": "orders.stuck_sweep", "schedule": 120.0},
+    # Mail + `order.expiring` event a day before an order with files not downloaded expires.
+    "orders-expiring": {"task": "orders.expiring_sweep", "schedule": 300.0},
     # Weekday mornings (the task also checks the weekday itself).
     "orders-reminders": {"task": "orders.remind_sweep",
                          "schedule": crontab(minute=0, hour=8, day_of_week="mon-fri")},
@@ -264,6 +268,24 @@ ORDER_EVENTS_HEARTBEAT_SECONDS = env.float("ORDER_EVENTS_HEARTBEAT_SECONDS", def
 ORDER_EVENTS_MAX_SECONDS = env.float("ORDER_EVENTS_MAX_SECONDS", default=600.0)
 # Streams open at once per web process (each holds a thread): more get 503, the page stays static.
 ORDER_EVENTS_MAX_STREAMS = env.int("ORDER_EVENTS_MAX_STREAMS", default=8)
+
+# --- Webhooks (portal.webhooks) ---------------------------------------------------------
+# Allow http:// and hosts on loopback/private/link-local networks (tests, intranets only).
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Connect and read timeout of one delivery attempt.
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Waits before each retry of a failed delivery; after the last one the endpoint is disabled.
+WEBHOOKS_RETRY_DELAYS = [float(d) for d in env.list(
+    "WEBHOOKS_RETRY_DELAYS", default=["5", "300", "1800", "7200", "18000", "36000"])]
+# A delivery claimed by a worker that has not finished it for this long is sent again (same id).
+WEBHOOKS_CLAIM_STALE_SECONDS = env.float("WEBHOOKS_CLAIM_STALE_SECONDS", default=60.0)
+# Retries waiting at most this long ride on the broker (a delayed task); longer ones on beat.
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = 60
+# The sweep leaves a message due for less than this to the task already queued for it.
+WEBHOOKS_SWEEP_GRACE_SECONDS = env.float("WEBHOOKS_SWEEP_GRACE_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE.update({
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": 30.0},
+})
 
 # --- REGARDS clients (portal.tenancy) ----------------------------------------------------
 # REGARDS clients send `Authorization: Basic <client:secret>` to the token endpoint. Empty: the

@@ -57,7 +57,11 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         if obj is None:
             return super().changeform_view(request, object_id, form_url, extra_context)
         with project_scope(getattr(obj, self.project_field)):
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            # Inline formsets query while the template renders: render inside the scope.
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+            return response
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Every choice (project, user, parent row) comes from the admin's own projects.
@@ -122,6 +126,13 @@ class ReadOnlyTenantInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Shown on a parent row the project-scoped admin already let this user open.
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
@@ -143,7 +154,8 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["slug", "label", "order_lifetime_days", "user_max_suborders", "created_at"]
+    list_display = ["slug", "label", "order_lifetime_days", "order_max_lifetime_days", "user_max_suborders",
+                    "created_at"]
     search_fields = ["slug", "label"]
 
     def get_queryset(self, request):

@@ -53,8 +53,8 @@ class Project(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     label = models.CharField(max_length=200)
     order_lifetime_days = models.PositiveIntegerField(default=3)
-    order_extension_max_days = models.PositiveIntegerField(
-        default=14, help_text="How far past creation an order's expiry may be extended."
+    order_max_lifetime_days = models.PositiveIntegerField(
+        default=30, help_text="Maximum lifetime of an order: `extend` never moves its expiry past creation + this."
     )
     suborder_max_files = models.PositiveIntegerField(default=5000)
     suborder_max_bytes = models.PositiveBigIntegerField(default=100 * MIB)

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("basket", "orders", "deliveries")
-DOMAIN_PACKAGES = ("basket", "orders", "deliveries", "portal/catalog", "portal/tenancy")
+DOMAIN_PACKAGES = ("basket", "orders", "deliveries", "portal/catalog", "portal/tenancy", "portal/webhooks")
 # Modules that speak a protocol (HTTP, the admin, templates) and so may import it.
 EDGE_MODULES = {"apis", "pages", "urls", "admin", "serializers", "csv", "authentication", "middleware", "apps"}
 HTTP_MODULES = ("rest_framework", "django.http", "django.shortcuts", "drf_spectacular", "portal.api")

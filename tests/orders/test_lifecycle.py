@@ -69,13 +69,13 @@ def test_the_table_matches_spec():
 
 
 @pytest.mark.parametrize("status, available, is_admin, expected", [
-    (S.RUNNING, 1, False, ["pause", "download"]),
-    (S.RUNNING, 0, False, ["pause"]),
-    (S.PENDING, 0, False, ["pause"]),
-    (S.PAUSED, 2, False, ["resume", "delete", "download"]),
-    (S.DONE, 2, False, ["delete", "restart", "download"]),
-    (S.DONE_WITH_WARNING, 1, False, ["delete", "restart", "retry", "download"]),
-    (S.FAILED, 0, False, ["delete", "restart", "retry"]),
+    (S.RUNNING, 1, False, ["pause", "extend", "download"]),
+    (S.RUNNING, 0, False, ["pause", "extend"]),
+    (S.PENDING, 0, False, ["pause", "extend"]),
+    (S.PAUSED, 2, False, ["resume", "delete", "extend", "download"]),
+    (S.DONE, 2, False, ["delete", "restart", "extend", "download"]),
+    (S.DONE_WITH_WARNING, 1, False, ["delete", "restart", "retry", "extend", "download"]),
+    (S.FAILED, 0, False, ["delete", "restart", "retry", "extend"]),
     (S.DELETED, 0, True, ["remove"]),
     (S.DELETED, 0, False, []),
     (S.EXPIRED, 3, True, []),

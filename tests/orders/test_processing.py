@@ -32,7 +32,7 @@ def test_creation_answers_201_pending_at_once_and_empties_the_basket(member, dja
     assert content["status"] == "PENDING" and content["label"] == "my first"
     assert content["owner"] == member.user.email and content["percentCompleted"] == 0
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", content["creationDate"])
-    assert [link["rel"] for link in body["links"]] == ["self", "list", "pause"]
+    assert [link["rel"] for link in body["links"]] == ["self", "list", "pause", "extend"]
     # the build is enqueued, only on commit
     assert len(callbacks) == 1
     # the basket is emptied
@@ -74,7 +74,7 @@ def test_full_flow_with_tasks_gives_a_done_order(member, run_tasks):
     assert re.fullmatch(r"Order of \d{4}/\d\d/\d\d at \d\d:\d\d:\d\d", content["label"])
     assert content["datasetTasks"][0]["filesCount"] == 4 and content["datasetTasks"][0]["objectsCount"] == 4
     rels = [link["rel"] for link in body["links"]]
-    assert rels == ["self", "list", "delete", "restart", "download"]
+    assert rels == ["self", "list", "delete", "restart", "extend", "download"]
 
 
 def test_empty_basket_gives_201_then_done_with_warning(member, run_tasks):

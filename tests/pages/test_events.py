@@ -96,14 +96,14 @@ def test_progress_files_and_end_are_pushed_as_the_order_changes(member, project)
     name, first = events.next()
     assert name == "progress"
     assert (first["status"], first["percentCompleted"], first["availableFilesCount"]) == ("PENDING", 0, 0)
-    assert {link["rel"] for link in first["links"]} == {"self", "list", "pause"}
+    assert {link["rel"] for link in first["links"]} == {"self", "list", "pause", "extend"}
     assert int(first["_id"]) > 0
 
     with project_scope(project):
         services.order_pause(project=project, order_id=order.pk)
     name, paused = events.next()
     assert (name, paused["status"]) == ("progress", "PAUSED")
-    assert {link["rel"] for link in paused["links"]} == {"self", "list", "resume", "delete"}
+    assert {link["rel"] for link in paused["links"]} == {"self", "list", "resume", "delete", "extend"}
 
     with project_scope(project):
         services.order_resume(project=project, order_id=order.pk)

@@ -256,7 +256,7 @@ def test_order_page_shows_files_downloads_and_the_offered_actions(web, member, s
     html = _html(response)
     # DONE offers restart and delete (links of the transitions table), not pause/resume.
     offered = set(re.findall(r'data-rel="(\w+)">', html))
-    assert offered == {"restart", "delete"}
+    assert offered == {"restart", "delete", "extend"}
     hidden = set(re.findall(r'data-rel="(\w+)" hidden>', html))
     assert {"pause", "resume", "retry", "remove"} <= hidden
     assert 'value="100"' in html and "data-events-url=" not in html  # final: no live stream
@@ -285,7 +285,7 @@ def _path(order_file):
 def test_pause_resume_delete_through_the_services_with_refusals_shown(web, member, scenes):
     order = order_of(member, scenes)  # PENDING (the build is not run)
     page = _html(web.get(f"{A}/orders/{order.pk}/"))
-    assert set(re.findall(r'data-rel="(\w+)">', page)) == {"pause"}
+    assert set(re.findall(r'data-rel="(\w+)">', page)) == {"pause", "extend"}
     assert "data-events-url=" in page  # not final: the page listens for progress
 
     response = web.post(f"{A}/orders/{order.pk}/resume", follow=True)
@@ -296,7 +296,7 @@ def test_pause_resume_delete_through_the_services_with_refusals_shown(web, membe
 
     response = web.post(f"{A}/orders/{order.pk}/pause", follow=True)
     assert reload(order).status == OrderStatus.PAUSED
-    assert set(re.findall(r'data-rel="(\w+)">', _html(response))) == {"resume", "delete"}
+    assert set(re.findall(r'data-rel="(\w+)">', _html(response))) == {"resume", "delete", "extend"}
     web.post(f"{A}/orders/{order.pk}/delete")
     assert reload(order).status == OrderStatus.DELETED
     # A DELETED order leaves the user's history (as GET /user/orders) but its page answers.
