@@ -3,7 +3,7 @@ PostgreSQL COPY of the same 200,000 rows.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderly_order_bench .venv/bin/python bench/order_bench.py
 
-Uses a throw-away database (`test_<name>`, dropped at the end). Bulk-creates the catalog,
+Uses a throw-away database (`<name>_order`, dropped at the end). Bulk-creates the catalog,
 fills a basket with a query matching every object, then times, in this process:
   create   order_create (the POST /user/orders service: label, snapshot, empty basket)
   build    order_build (what the Celery task runs: files resolved, sub-orders, RUNNING)
@@ -89,6 +89,7 @@ def main() -> None:
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
+    connection.settings_dict["TEST"]["NAME"] = f"{old_name}_order"
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from basket.services import SelectionRequest, basket_add_selection

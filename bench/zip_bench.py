@@ -122,12 +122,58 @@ def curl(url: str, token: str) -> tuple[int, int, float]:
     return int(out[0]), int(out[1]), float(out[2])
 
 
+def bench_catalog_files(project, dataset, indexes: list[int], stored: list) -> list:
+    """ONLINE catalog rows of stored files ((digests, location) per index), in bulk: an order
+    of 100,000 files is set up in seconds, not minutes."""
+    from django.utils import timezone
+
+    from portal.catalog.models import DataFile, DataObject, StorageTier
+
+    now = timezone.now()
+    objects = DataObject.unscoped_objects.bulk_create(
+        [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
+                    creation_date=now) for i in indexes], batch_size=2000)
+    return DataFile.unscoped_objects.bulk_create(
+        [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
+                  size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
+                  location=location) for i, obj, (d, location) in zip(indexes, objects, stored)],
+        batch_size=2000)
+
+
+def bench_order(project, user, dataset, files: list, label: str):
+    """A DONE order of `files`, all AVAILABLE in one STAGED sub-order."""
+    from django.utils import timezone
+
+    from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+
+    now = timezone.now()
+    order = Order.unscoped_objects.create(
+        project=project, owner=user, label=label, creation_date=now, status=OrderStatus.DONE,
+        expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
+    task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
+                                               dataset_label=dataset.label, dataset_ip_id=dataset.ip_id)
+    sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
+                                           state=SubOrderState.STAGED)
+    OrderDataFile.unscoped_objects.bulk_create(
+        [OrderDataFile(project=project, order=order, sub_order=sub, data_file=f,
+                       product_id=f"URN:AIP:DATA:bench:{f.pk}:V1", data_type=f.data_type,
+                       filename=f.filename, mime_type=f.mime_type, size=f.size, checksum=f.checksum,
+                       sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
+                       state=FileState.AVAILABLE) for f in files], batch_size=2000)
+    return order
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0, help="total size in GiB (default 2)")
     parser.add_argument("--files", type=int, default=20, help="files in the zip order (default 20)")
+    parser.add_argument("--reference-files", type=int, default=1000,
+                        help="files in the reference zip whose worker RSS the big zip is compared with (0: none)")
+    parser.add_argument("--skip-single", action="store_true", help="no single big file (many-small-files runs)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--profile", action="store_true",
+                        help="no server: serve the zip in process under cProfile and print the top functions")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="orderly-zip-bench-"))
@@ -139,11 +185,9 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.utils import timezone
-
-    from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+    from orders.models import FileState, OrderDataFile
     from portal.catalog import storage
-    from portal.catalog.models import DataFile, DataObject, StorageTier
+    from portal.catalog.models import StorageTier
 
     gunicorn = None
     try:
@@ -160,56 +204,55 @@ def main() -> None:
             os.replace(tmp, target)
             return digests, location
 
-        def catalog_files(indexes: list[int], size: int) -> list[DataFile]:
-            """Bulk inserts (an order of 100,000 files is set up in seconds, not minutes)."""
-            stored = [store(i, size) for i in indexes]
-            now = timezone.now()
-            objects = DataObject.unscoped_objects.bulk_create(
-                [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
-                            creation_date=now) for i in indexes], batch_size=2000)
-            return DataFile.unscoped_objects.bulk_create(
-                [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
-                          size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
-                          location=location) for i, obj, (d, location) in zip(indexes, objects, stored)],
-                batch_size=2000)
+        def catalog_files(indexes: list[int], size: int):
+            return bench_catalog_files(project, dataset, indexes, [store(i, size) for i in indexes])
 
-        def order_of(files: list[DataFile], label: str) -> Order:
-            now = timezone.now()
-            order = Order.unscoped_objects.create(
-                project=project, owner=user, label=label, creation_date=now, status=OrderStatus.DONE,
-                expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
-            task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
-                                                       dataset_label="B", dataset_ip_id=dataset.ip_id)
-            sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
-                                                   state=SubOrderState.STAGED)
-            OrderDataFile.unscoped_objects.bulk_create(
-                [OrderDataFile(project=project, order=order, sub_order=sub, data_file=f,
-                               product_id=f"URN:AIP:DATA:bench:{f.pk}:V1", data_type=f.data_type,
-                               filename=f.filename, mime_type=f.mime_type, size=f.size, checksum=f.checksum,
-                               sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
-                               state=FileState.AVAILABLE) for f in files], batch_size=2000)
-            return order
+        def order_of(files, label: str):
+            return bench_order(project, user, dataset, files, label)
 
         print(f"generating {args.files} files of {total / args.files / MiB:.0f} MiB and one of "
               f"{total / MiB:.0f} MiB in {data_dir} ...", flush=True)
         per_file = total // args.files
         zip_files = catalog_files(list(range(args.files)), per_file)
         zip_order = order_of(zip_files, "zip order")
-        big = catalog_files([10**9], per_file * args.files)[0]
-        single_order = order_of([big], "single file order")
-        single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
+        big = None if args.skip_single else catalog_files([10**9], per_file * args.files)[0]
+        if big is not None:
+            single_order = order_of([big], "single file order")
+            single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
+        reference = None
+        if args.reference_files:
+            reference = order_of(catalog_files(list(range(2 * 10**9, 2 * 10**9 + args.reference_files)), per_file),
+                                 "reference order")
         path_list = data_dir / "paths.txt"
         path_list.write_text("\n".join(str(storage.data_file_path(f)) for f in zip_files) + "\n")
         cat_all = f"xargs -d '\\n' -a {path_list} cat > /dev/null"
 
         # 1. cat (warm-up read first: every figure then reads from the page cache)
         subprocess.run(cat_all, shell=True, check=True)
-        subprocess.run(["cat", str(storage.data_file_path(big))], stdout=subprocess.DEVNULL, check=True)
+        if big is not None:
+            subprocess.run(["cat", str(storage.data_file_path(big))], stdout=subprocess.DEVNULL, check=True)
         started = time.monotonic()
         subprocess.run(cat_all, shell=True, check=True)
         cat_seconds = time.monotonic() - started
         size_all = sum(f.size for f in zip_files)
 
+        if args.profile:
+            import cProfile
+            import pstats
+
+            from django.test import Client
+
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+            profiler = cProfile.Profile()
+            started = time.monotonic()
+            profiler.enable()
+            response = client.get(f"/api/v1/rs-order/user/orders/{zip_order.pk}/download", {"scope": "bench"})
+            n = sum(len(chunk) for chunk in response.streaming_content)
+            response.close()
+            profiler.disable()
+            print(f"{n} bytes in {time.monotonic() - started:.2f} s (cat: {cat_seconds:.2f} s)")
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            return
         port = free_port()
         gunicorn = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
@@ -227,9 +270,14 @@ def main() -> None:
         with idle:
             time.sleep(0.3)
 
-        with RssWatcher(gunicorn.pid) as single_rss:
-            code, single_bytes, single_seconds = curl(f"{base}/orders/files/{single_id}?scope=bench", token)
-        assert code == 200 and single_bytes == big.size, (code, single_bytes)
+        if reference is not None:
+            with RssWatcher(gunicorn.pid) as reference_rss:
+                code, _, _ = curl(f"{base}/user/orders/{reference.pk}/download?scope=bench", token)
+            assert code == 200, code
+        if big is not None:
+            with RssWatcher(gunicorn.pid) as single_rss:
+                code, single_bytes, single_seconds = curl(f"{base}/orders/files/{single_id}?scope=bench", token)
+            assert code == 200 and single_bytes == big.size, (code, single_bytes)
         with RssWatcher(gunicorn.pid) as zip_rss:
             code, zip_bytes, zip_seconds = curl(f"{base}/user/orders/{zip_order.pk}/download?scope=bench", token)
         assert code == 200 and zip_bytes > size_all, (code, zip_bytes)
@@ -245,12 +293,20 @@ def main() -> None:
 
         print(f"\n{size_all / 1024**3:.2f} GiB in {args.files} files, gunicorn -w {args.workers}, curl to /dev/null")
         print(f"  cat of the files          {rate(size_all, cat_seconds):8.0f} MiB/s")
-        print(f"  single file via gunicorn  {rate(single_bytes, single_seconds):8.0f} MiB/s   "
-              f"peak worker RSS {single_rss.peak_mib:.0f} MiB")
+        if big is not None:
+            print(f"  single file via gunicorn  {rate(single_bytes, single_seconds):8.0f} MiB/s   "
+                  f"peak worker RSS {single_rss.peak_mib:.0f} MiB")
         print(f"  order zip via gunicorn    {rate(zip_bytes, zip_seconds):8.0f} MiB/s   "
               f"peak worker RSS {zip_rss.peak_mib:.0f} MiB  ({zip_bytes} bytes, {downloaded}/{args.files} "
               f"files marked DOWNLOADED)")
-        print(f"  zip / single file         {rate(zip_bytes, zip_seconds) / rate(single_bytes, single_seconds):8.2f}")
+        if reference is not None:
+            print(f"  {args.reference_files}-file zip peak RSS   {reference_rss.peak_mib:8.0f} MiB   "
+                  f"(big zip: +{zip_rss.peak_mib - reference_rss.peak_mib:.0f} MiB, goal <= 30, and < 150 MiB)")
+        if big is not None:
+            print(f"  zip / single file         {rate(zip_bytes, zip_seconds) / rate(single_bytes, single_seconds):8.2f}"
+                  "   (goal >= 0.9 for big files)")
+        print(f"  zip / cat                 {rate(zip_bytes, zip_seconds) / rate(size_all, cat_seconds):8.2f}"
+              "   (goal >= 0.8 for many small files)")
         print(f"  idle worker RSS           {idle.peak_mib:8.0f} MiB")
     finally:
         if gunicorn is not None:

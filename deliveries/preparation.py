@@ -6,20 +6,18 @@
     -> write the zip of the whole package from its layout -> artifacts, signed -> done.
 
 Every write of the worker is conditional on its claim token: a delivery deleted, rebuilt or
-taken over meanwhile makes the worker stop at its next progress report. Files are written
-to temporary names and renamed; each preparation has its own folder (`g<generation>`), so a
-task run twice (acks_late redelivery) simply starts that preparation again.
+taken over meanwhile makes the worker stop at its next progress report. Files are stored
+whole (and verified) or not at all through `storage.Locator` (local disk or object storage);
+each preparation has its own folder (`g<generation>`), so a task run twice (acks_late
+redelivery) simply starts that preparation again.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -101,41 +99,51 @@ def _plan(files: list[selectors.PackageFile]) -> tuple[dict[int, str], list[tupl
     return names, sorted((name, i) for i, name in names.items())
 
 
-def _layout(files, order, folder: Path) -> ZipLayout:
-    entries = [ZipEntry.from_path(name, folder / FILES_DIR / name, size=files[i].size, crc32=files[i].crc32,
-                                  sha256=files[i].sha256) for name, i in order]
+def _file_key(folder: str, name: str) -> str:
+    return f"{folder}/{FILES_DIR}/{name}"
+
+
+def _layout(files, order, folder: str) -> ZipLayout:
+    locator = storage.Locator()
+
+    def opener(key: str):
+        return lambda: locator.open(storage.DELIVERY_CACHE, key)
+
+    entries = [ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256,
+                        opener=opener(_file_key(folder, name))) for name, i in order]
     sums = sha256sums_content((name, files[i].sha256) for name, i in order)
     entries.append(ZipEntry.from_bytes(SUMS_NAME, sums))
     entries.sort(key=lambda e: e.name.encode("utf-8"))
     return ZipLayout(entries)
 
 
-def _copy_online(worker: _Worker, package_file, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.part-{uuid.uuid4().hex}")
-    digest, size = hashlib.sha256(), 0
+def _copy_online(worker: _Worker, package_file, key: str) -> None:
     try:
-        try:
-            source = storage.open_online(package_file)
-        except (OSError, storage.StorageError) as exc:
-            raise PrepareFailed(codes.NOT_EXIST, f"{package_file.filename} is missing from storage") from exc
-        with source, open(tmp, "wb") as out:
+        source = storage.open_online(package_file)
+        source.peek(1)  # a missing object fails here (its first GET)
+    except (OSError, storage.StorageError) as exc:
+        raise PrepareFailed(codes.NOT_EXIST, f"{package_file.filename} is missing from storage") from exc
+
+    def verified_chunks():
+        digest, size = hashlib.sha256(), 0
+        with source:
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
-                out.write(chunk)
                 size += len(chunk)
                 worker.prepared += len(chunk)
                 worker.report()
+                yield chunk
         if size != package_file.size or digest.hexdigest() != package_file.sha256:
             raise PrepareFailed(codes.NOT_VERIFIED, f"{package_file.filename}: its SHA-256 does not match the "
                                                     "catalog's (the stored file is corrupt)")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    # Stored whole, or not at all when the bytes do not verify.
+    storage.Locator().write(storage.DELIVERY_CACHE, key, verified_chunks())
 
 
-def _restore_nearline(worker: _Worker, package_file, target: Path) -> None:
+def _restore_nearline(worker: _Worker, package_file, key: str) -> None:
     try:
-        storage.restore_nearline(package_file, target)
+        storage.restore_nearline(package_file, area=storage.DELIVERY_CACHE, key=key)
     except storage.RestoreFailed as exc:
         # restore_nearline checks the SHA-256 itself; a mismatch is a corrupt copy.
         code = codes.NOT_VERIFIED if "SHA-256" in exc.reason else codes.DOWNLOAD
@@ -143,23 +151,24 @@ def _restore_nearline(worker: _Worker, package_file, target: Path) -> None:
     worker.prepared += package_file.size
 
 
-def _write_archive(worker: _Worker, layout: ZipLayout, target: Path) -> str:
-    tmp = target.with_name(f".{target.name}.part-{uuid.uuid4().hex}")
+def _write_archive(worker: _Worker, layout: ZipLayout, key: str) -> str:
     digest = hashlib.sha256()
-    try:
-        with open(tmp, "wb") as out:
-            for chunk in layout.iter_range(0, len(layout) - 1):
-                digest.update(chunk)
-                out.write(chunk)
-                worker.prepared += len(chunk)
-                worker.report()
-        if tmp.stat().st_size != len(layout):
+
+    def archive_chunks():
+        written = 0
+        for chunk in layout.iter_range(0, len(layout) - 1):
+            digest.update(chunk)
+            written += len(chunk)
+            worker.prepared += len(chunk)
+            worker.report()
+            yield chunk
+        if written != len(layout):
             raise PrepareFailed(codes.INVALID, "the archive was written with a wrong length")
-        os.replace(tmp, target)
+
+    try:
+        storage.Locator().write(storage.DELIVERY_CACHE, key, archive_chunks())
     except ZipSourceError as exc:
         raise PrepareFailed(codes.NOT_VERIFIED, f"{exc.entry.name}: {exc.reason}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return digest.hexdigest()
 
 
@@ -220,7 +229,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
         return "skipped"
     delivery = Delivery.objects.get(project=project, id=delivery_id)
     worker = _Worker(project, delivery, token)
-    folder = services.generation_dir(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
+    folder = services.generation_key(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
     started = time.monotonic()
     try:
         files = selectors.package_files(project=project, delivery=delivery)
@@ -230,16 +239,15 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
         worker.total = sum(f.size for f in files) + archive_size
         _reserve(worker, worker.total, archive_size)
         # Whatever an interrupted run of this preparation left is started over.
-        shutil.rmtree(folder, ignore_errors=True)
-        (folder / FILES_DIR).mkdir(parents=True, exist_ok=True)
+        services.remove_tree(folder)
         for name, i in order:
-            target = folder / FILES_DIR / name
+            target = _file_key(folder, name)
             if files[i].tier == StorageTier.NEARLINE:
                 _restore_nearline(worker, files[i], target)
             else:
                 _copy_online(worker, files[i], target)
             worker.report_file_done()
-        archive_sha = _write_archive(worker, layout, folder / ARCHIVE_NAME)
+        archive_sha = _write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
         worker.report(force=True)
         _finish(worker, files, names, order, archive_sha, archive_size)
         log.info("delivery %s of %s: %d files, %d bytes in %.1f s", delivery.catalog_id, project.slug,
@@ -257,7 +265,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
         return "skipped"
 
 
-def _fail(worker: _Worker, code: str, message: str, folder: Path) -> None:
+def _fail(worker: _Worker, code: str, message: str, folder: str) -> None:
     if worker.transition(Action.FAIL, error_code=code, error_message=message[:2000], claim_token="",
                          bytes_to_prepare=0, heartbeat_at=timezone.now()):
         services.remove_tree(folder)

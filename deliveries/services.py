@@ -7,7 +7,7 @@ itself is in `preparation`.
 from __future__ import annotations
 
 import logging
-import shutil
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from portal.catalog import storage
 from portal.errors import LimitExceeded, NotFound
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
@@ -28,10 +29,15 @@ log = logging.getLogger(__name__)
 GIB = 1024**3
 
 
-# --- the cache on disk ---------------------------------------------------------------------
+# --- the cache (the DELIVERY_CACHE area of storage.Locator: local disk or object storage) --------
+
+def delivery_key(*, project_slug: str, delivery_id: int) -> str:
+    return f"{project_slug}/{delivery_id}"
+
 
 def delivery_dir(*, project_slug: str, delivery_id: int) -> Path:
-    return Path(settings.DELIVERY_CACHE_DIR) / project_slug / str(delivery_id)
+    """Where a delivery's files are when the delivery cache is on local disk."""
+    return Path(settings.DELIVERY_CACHE_DIR) / delivery_key(project_slug=project_slug, delivery_id=delivery_id)
 
 
 def artifact_key(*, project_slug: str, artifact: DeliveryArtifact) -> str:
@@ -39,23 +45,25 @@ def artifact_key(*, project_slug: str, artifact: DeliveryArtifact) -> str:
     return f"{project_slug}/{artifact.delivery_id}/{artifact.path}"
 
 
-def generation_dir(*, project_slug: str, delivery_id: int, generation: int) -> Path:
-    """Each preparation writes into its own folder, so freeing an old one never touches a new one."""
-    return delivery_dir(project_slug=project_slug, delivery_id=delivery_id) / f"g{generation}"
+def generation_key(*, project_slug: str, delivery_id: int, generation: int) -> str:
+    """Each preparation writes under its own folder, so freeing an old one never touches a new one."""
+    return f"{delivery_key(project_slug=project_slug, delivery_id=delivery_id)}/g{generation}"
 
 
 def _remove_generation_on_commit(project: Project, delivery_id: int, generation: int) -> None:
-    path = generation_dir(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
-    transaction.on_commit(lambda: remove_tree(path))
+    key = generation_key(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
+    transaction.on_commit(lambda: remove_tree(key))
 
 
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    parent = path.parent
-    try:
-        parent.rmdir()  # the delivery folder, once its last generation is gone
-    except OSError:
-        pass
+def remove_tree(key: str) -> None:
+    """Frees a generation's files (and, on local disk, the delivery folder once it is empty)."""
+    locator = storage.Locator()
+    locator.delete(storage.DELIVERY_CACHE, key)
+    if locator.is_local(storage.DELIVERY_CACHE):
+        try:
+            os.rmdir(os.path.dirname(locator.path(storage.DELIVERY_CACHE, key)))
+        except OSError:
+            pass
 
 
 def _enqueue(project: Project, delivery: Delivery) -> None:

@@ -2,15 +2,15 @@
 
 Each artifact's `signature` is the base64 Ed25519 signature of its raw SHA-256 digest (the 32
 bytes, not the hex text); anyone verifies it with the public key published at
-`GET /api/v1/delivery/signing-key`. The key pair is made once per installation in the data dir
-(`delivery-signing-key.pem`), or read from the PEM file named by `DELIVERY_SIGNING_KEY`.
+`GET /api/v1/delivery/signing-key`. The key comes from the environment (the PEM text in
+`DELIVERY_SIGNING_KEY_PEM`, or the PEM file named by `DELIVERY_SIGNING_KEY`), or is made once per
+installation where every node reaches it (`delivery-signing-key.pem` in the KEYS area of
+`storage.Locator`: the data dir, or `keys/` under ORDERLY_CACHE_STORAGE_URL).
 """
 from __future__ import annotations
 
 import base64
-import os
 import threading
-import uuid
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -18,46 +18,57 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
 
+from portal.catalog import storage
+
 _lock = threading.Lock()
 _cache: dict[str, Ed25519PrivateKey] = {}
 
 
+KEY_NAME = "delivery-signing-key.pem"
+
+
 def key_path() -> Path:
+    """The PEM file named by DELIVERY_SIGNING_KEY, or where the made key is on local disk."""
     configured = getattr(settings, "DELIVERY_SIGNING_KEY", "")
-    return Path(configured) if configured else Path(settings.DATA_DIR) / "delivery-signing-key.pem"
+    return Path(configured) if configured else Path(settings.DATA_DIR) / KEY_NAME
 
 
-def _create_once(path: Path) -> None:
-    """Writes a new key unless one exists; two processes racing keep the first (link is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
+def _stored_pem() -> bytes:
+    """The installation's key from the KEYS area (every node reaches it), made by whichever
+    node asks first: an exclusive write, so two nodes racing both keep the first key."""
+    locator = storage.Locator()
+    if not locator.exists(storage.KEYS, KEY_NAME):
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        locator.write(storage.KEYS, KEY_NAME, [pem], exclusive=True)
+    with locator.open(storage.KEYS, KEY_NAME) as handle:
+        return handle.read()
+
+
+def _key_pem() -> tuple[str, bytes]:
+    """(where the key comes from, its PEM bytes)."""
+    text = getattr(settings, "DELIVERY_SIGNING_KEY_PEM", "")
+    if text:
+        return "DELIVERY_SIGNING_KEY_PEM", text.encode("ascii")
+    if getattr(settings, "DELIVERY_SIGNING_KEY", ""):
+        path = key_path()
+        if not path.exists():
+            raise FileNotFoundError(f"DELIVERY_SIGNING_KEY names a missing file: {path}")
+        return str(path), path.read_bytes()
+    source = storage.storage_url(storage.KEYS) or str(key_path())
+    cached = _cache.get(source)
+    return source, b"" if cached is not None else _stored_pem()
 
 
 def private_key() -> Ed25519PrivateKey:
-    path = key_path()
     with _lock:
-        key = _cache.get(str(path))
+        source, pem = _key_pem()
+        key = _cache.get(source)
         if key is None:
-            if not path.exists():
-                if getattr(settings, "DELIVERY_SIGNING_KEY", ""):
-                    raise FileNotFoundError(f"DELIVERY_SIGNING_KEY names a missing file: {path}")
-                _create_once(path)
-            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            loaded = serialization.load_pem_private_key(pem, password=None)
             if not isinstance(loaded, Ed25519PrivateKey):
-                raise ValueError(f"{path} is not an Ed25519 private key")
-            key = _cache[str(path)] = loaded
+                raise ValueError(f"{source} is not an Ed25519 private key")
+            key = _cache[source] = loaded
     return key
 
 

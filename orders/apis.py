@@ -8,7 +8,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from portal.api.errors import ApiError, require_admin
-from portal.api.pagination import page_envelope, page_request, paginate_queryset
+from portal.api.pagination import page_envelope, page_request
 from portal.api.views import ProjectAPIView
 from portal.dates import parse_when
 
@@ -17,7 +17,7 @@ from .expiry import order_extend
 from .csv import orders_csv_response
 from .models import OrderStatus
 from .selectors import (OrderFilters, order_check_caller, order_for_caller, order_list_for_admin,
-                        order_list_for_owner)
+                        order_list_for_owner, orders_page)
 from .serializers import (OrderBodyOutputSerializer, OrderCreateInputSerializer, OrderExtendInputSerializer,
                           OrderPageOutputSerializer, OrderSearchInputSerializer, order_body)
 
@@ -54,7 +54,7 @@ class _CsvCapableView(ProjectAPIView):
 
 def _page_of_bodies(request, queryset) -> dict:
     page = page_request(request.query_params)
-    orders, total = paginate_queryset(queryset, page)
+    orders, total = orders_page(queryset, offset=page.offset, size=page.size)
     is_admin = request.access.is_admin
     return page_envelope([order_body(o, is_admin=is_admin) for o in orders], total, page)
 

@@ -3,7 +3,7 @@ tasks, sub-orders and files, then the order started."""
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from portal.catalog.models import Dataset
@@ -11,7 +11,7 @@ from portal.tenancy.models import Project
 
 from . import codes, dispatch
 from .bulk import insert_order_files_from_query
-from .models import DatasetTask, FileState, Order, SubOrder
+from .models import DatasetTask, FileState, Order, OrderDataFile, SubOrder
 from .progress import order_progress_refresh
 from .scheduling import suborders_schedule
 from .transitions import Action, order_lock, order_transition
@@ -30,8 +30,11 @@ def dataset_task_build(*, project: Project, order: Order, dataset: Dataset | Non
     one would exceed the project's max files or max bytes. Only the sizes come to Python;
     the rows are copied inside the database (one INSERT ... SELECT, no per-file query).
     """
+    # Positions continue after the files of the order's earlier tasks (one index lookup).
+    last = OrderDataFile.objects.filter(project=project, order_id=order.pk).aggregate(last=Max("position"))["last"] or 0
     task = DatasetTask.objects.create(project=project, order=order, dataset=dataset, dataset_label=dataset_label,
-                                      dataset_ip_id=dataset_ip_id, selection=selection or {})
+                                      dataset_ip_id=dataset_ip_id, selection=selection or {},
+                                      first_position=last + 1)
     max_files, max_bytes = project.suborder_max_files, project.suborder_max_bytes
     chunks: list[list[int]] = []  # [files, bytes] per sub-order
     count = size_in_chunk = 0
@@ -51,7 +54,8 @@ def dataset_task_build(*, project: Project, order: Order, dataset: Dataset | Non
         first += n
     total_files, total_size = sum(n for n, _ in chunks), sum(b for _, b in chunks)
     inserted = insert_order_files_from_query(project_id=project.pk, order_id=order.pk, files=files, ranges=ranges,
-                                             state=FileState.PENDING, now=timezone.now())
+                                             state=FileState.PENDING, now=timezone.now(),
+                                             first_position=last + 1)
     if inserted != total_files:  # the catalog changed between the two reads: build again
         raise BuildRaced(f"expected {total_files} files, copied {inserted}")
     if objects_count is None:

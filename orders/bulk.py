@@ -15,7 +15,7 @@ from .models import OrderDataFile
 
 FILE_COLUMNS = ("project_id", "order_id", "sub_order_id", "data_file_id", "product_id", "data_type",
                 "filename", "mime_type", "size", "checksum", "sha256", "crc32", "tier", "location",
-                "state", "state_date", "error_reason", "cache_path")
+                "state", "state_date", "error_reason", "cache_path", "position")
 
 
 # Aliases of the catalog columns an order file copies, in FILE_COLUMNS order from data_file_id.
@@ -25,11 +25,14 @@ _SOURCE = (("f_id", "id"), ("f_ip", "data_object__ip_id"), ("f_type", "data_type
 
 
 def insert_order_files_from_query(*, project_id: int, order_id: int, files: QuerySet,
-                                  ranges: list[tuple[int, int, int]], state: str, now: datetime) -> int:
+                                  ranges: list[tuple[int, int, int]], state: str, now: datetime,
+                                  first_position: int = 1) -> int:
     """Copies the catalog files of `files` into order files with one INSERT ... SELECT.
 
     Files are numbered in (data object, id) order; `ranges` gives each sub-order its
-    positions: (first, last, sub_order_id), 1-based and inclusive. Returns the rows inserted.
+    positions: (first, last, sub_order_id), 1-based and inclusive. Rows are inserted in that
+    order (so ids follow it) with `position` = `first_position` - 1 + their number. Returns
+    the rows inserted.
     """
     if not ranges:
         return 0
@@ -44,11 +47,12 @@ def insert_order_files_from_query(*, project_id: int, order_id: int, files: Quer
         f"INSERT INTO {table} ({columns}) "
         # The CTE inside the INSERT's query: sqlite3 reports no rowcount for a leading WITH.
         f"WITH b (lo, hi, sub_order_id) AS (VALUES {bounds}) "
-        f"SELECT %s, %s, b.sub_order_id, {copied}, %s, %s, '', '' "
+        f"SELECT %s, %s, b.sub_order_id, {copied}, %s, %s, '', '', f.rn + %s "
         f"FROM (SELECT q.*, ROW_NUMBER() OVER (ORDER BY q.f_obj, q.f_id) AS rn FROM ({inner_sql}) q) f "
-        f"JOIN b ON f.rn BETWEEN b.lo AND b.hi"
+        f"JOIN b ON f.rn BETWEEN b.lo AND b.hi ORDER BY f.rn"
     )
-    params = [value for bound in ranges for value in bound] + [project_id, order_id, state, now, *inner_params]
+    params = [value for bound in ranges for value in bound] + [project_id, order_id, state, now,
+                                                               first_position - 1, *inner_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -1,12 +1,9 @@
 """Where an order file's bytes are: in its ONLINE tier, or (NEARLINE) as a restored copy in
-the order cache, ORDER_CACHE_DIR/<project>/<order>/. Read them through `storage.Locator`."""
+the order cache, <project>/<order>/ in its ORDER_CACHE area (local or object storage). Read them through `storage.Locator`."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-from django.conf import settings
 
 from portal.catalog.models import StorageTier
 from portal.catalog.storage import ORDER_CACHE, Locator
@@ -33,8 +30,9 @@ def order_file_place(*, tier: str, location: str, cache_path: str) -> Place | No
     return Place(tier, location, "the file is missing from online storage")
 
 
-def order_cache_dir(*, project_slug: str, order_id: int) -> Path:
-    return Path(settings.ORDER_CACHE_DIR) / project_slug / str(order_id)
+def order_cache_key(*, project_slug: str, order_id: int) -> str:
+    """The folder of an order in the ORDER_CACHE area of `storage.Locator`."""
+    return f"{project_slug}/{order_id}"
 
 
 def order_file_cache_relpath(*, project_slug: str, order_id: int, order_file_id: int, filename: str) -> str:
@@ -44,4 +42,4 @@ def order_file_cache_relpath(*, project_slug: str, order_id: int, order_file_id:
 
 
 def order_cache_free(*, project_slug: str, order_id: int) -> None:
-    Locator().delete(ORDER_CACHE, f"{project_slug}/{order_id}")
+    Locator().delete(ORDER_CACHE, order_cache_key(project_slug=project_slug, order_id=order_id))

@@ -75,6 +75,9 @@ class DatasetTask(TenantModel):
     objects_count = models.PositiveIntegerField(default=0)
     files_count = models.PositiveIntegerField(default=0)
     files_size = models.PositiveBigIntegerField(default=0)
+    # Position (OrderDataFile.position) of the task's first file; None for tasks built
+    # before positions existed (their file lists page with OFFSET).
+    first_position = models.PositiveIntegerField(null=True, blank=True)
     # The frozen selection of this dataset (queries, dates, file filters).
     selection = models.JSONField(default=dict, blank=True)
 
@@ -146,7 +149,8 @@ class OrderDataFile(TenantModel):
     #   cascades deletes through them).
     project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+", db_index=False,
                                 db_constraint=False)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files")
+    # Indexed by (order, position) below.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files", db_index=False)
     sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files", db_index=False,
                                   db_constraint=False)
     # A soft link to the catalog: the row keeps its own copy of the file's facts, so no
@@ -168,12 +172,16 @@ class OrderDataFile(TenantModel):
     error_reason = models.TextField(blank=True)
     # Where a NEARLINE file was restored in the order cache (relative to it).
     cache_path = models.CharField(max_length=1024, blank=True)
+    # 1-based rank in the order, in id order, set by the build (files are never removed one
+    # by one): page k of a million-file list is a range of positions, not an OFFSET scan.
+    position = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["project", "order", "state"], name="orderfile_order_state"),
             models.Index(fields=["sub_order", "state"], name="orderfile_suborder_state"),
+            models.Index(fields=["order", "position"], name="orderfile_order_position"),
         ]
 
 

@@ -2,11 +2,13 @@
 order finished when nothing is pending, and the files marked as their downloads end."""
 from __future__ import annotations
 
+import json
 import math
 from typing import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from portal.tenancy.models import Project
@@ -94,12 +96,21 @@ def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int])
     suborders_schedule(project=project, owner_id=order.owner_id)
 
 
+def _id_set(file_ids: Iterable[int]) -> RawSQL:
+    """The ids as ONE query parameter (an array, or JSON on SQLite): a zip marks ten thousand
+    files at a time, and Django preparing ten thousand `IN` parameters cost more than the update."""
+    ids = [int(i) for i in file_ids]
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)])
+
+
 @transaction.atomic
 def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Iterable[int]) -> int:
     """Files fully sent become DOWNLOADED; sub-orders with nothing left to fetch are DONE and
     the owner's next sub-orders start. Returns how many files changed."""
     locked = order_lock(project=project, order_id=order.pk)
-    files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=list(file_ids),
+    files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=_id_set(file_ids),
                                          state__in=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR))
     sub_order_ids = set(files.values_list("sub_order_id", flat=True).distinct())
     changed = files.update(state=FileState.DOWNLOADED, error_reason="", state_date=timezone.now())

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet, Window
 from portal.errors import NotAllowed, NotFound
 from portal.tenancy.models import Project
 
@@ -26,8 +27,57 @@ class OrderFilters:
 
 def _with_body_relations(qs: QuerySet) -> QuerySet:
     tasks = DatasetTask.unscoped_objects.only(
-        "id", "order_id", "dataset_label", "objects_count", "files_count", "files_size").order_by("id")
+        "id", "order_id", "dataset_label", "objects_count", "files_count", "files_size", "first_position").order_by("id")
     return qs.select_related("owner").prefetch_related(Prefetch("dataset_tasks", queryset=tasks))
+
+
+class TaskRow(NamedTuple):
+    """What an order's body says of a dataset task (a tuple: lists render fifty orders)."""
+
+    pk: int
+    dataset_label: str
+    objects_count: int
+    files_count: int
+    files_size: int
+
+
+# What a listed order's body reads (order_content, order_links).
+_ROW_FIELDS = ("id", "label", "creation_date", "expiration_date", "percent_completed", "files_in_error_count",
+               "available_files_count", "status", "status_date", "waiting_for_user", "frontend_url", "message")
+
+
+class OrderRow:
+    """A listed order as `order_body` reads it, without a model instance per row."""
+
+    __slots__ = (*_ROW_FIELDS, "owner_email", "task_rows")
+
+    def __init__(self, values: dict, task_rows: list[TaskRow]):
+        for name in _ROW_FIELDS:
+            setattr(self, name, values[name])
+        self.owner_email = values["owner_email"]
+        self.task_rows = task_rows
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def orders_page(qs: QuerySet[Order], *, offset: int, size: int) -> tuple[list[OrderRow], int]:
+    """A page of a list of orders ready for `order_body`, in two queries for any page: the
+    orders' columns with their owner's email and the list's total (COUNT(*) OVER (), not a
+    COUNT first), then the page's dataset tasks as TaskRows (not a prefetch, which builds a
+    queryset per order)."""
+    rows = list(qs.prefetch_related(None).select_related(None)
+                .values(*_ROW_FIELDS, owner_email=F("owner__email"), list_total=Window(Count("pk")))
+                [offset : offset + size])
+    total = rows[0]["list_total"] if rows else (qs.count() if offset else 0)
+    tasks: dict[int, list[TaskRow]] = {row["id"]: [] for row in rows}
+    if rows:
+        for order_id, *task in (DatasetTask.objects.filter(order_id__in=list(tasks)).order_by("id")
+                                .values_list("order_id", "id", "dataset_label", "objects_count", "files_count",
+                                             "files_size")):
+            tasks[order_id].append(TaskRow(*task))
+    return [OrderRow(row, tasks[row["id"]]) for row in rows], total
 
 
 def _refuse_unless_callers(*, order_id: int, owner_id: int | None, user, is_admin: bool) -> None:
@@ -85,6 +135,23 @@ CSV_COLUMNS = ("id", "creation_date", "expiration_date", "owner__email", "status
 def order_csv_rows(*, project: Project, filters: OrderFilters, chunk_size: int = 2000):
     """Plain tuples by id, fetched in chunks (server-side cursor on PostgreSQL)."""
     return _filtered(project, filters).order_by("id").values_list(*CSV_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+_CSV_DATES = {"creation_date", "expiration_date", "status_date"}
+
+
+def order_csv_copy_sql(*, project: Project, filters: OrderFilters, delimiter: str) -> tuple[str, list]:
+    """PostgreSQL only: `COPY (...) TO STDOUT` of the CSV_COLUMNS rows by id as CSV, dates
+    formatted like `iso_utc` (to the millisecond, truncated, `Z`), NULL dates empty. The
+    database formats the rows: a million orders leave it at the speed of COPY."""
+    aliases = {f"c{i}": F(column) for i, column in enumerate(CSV_COLUMNS)}
+    inner, params = _filtered(project, filters).order_by("id").values(**aliases).query.sql_with_params()
+    outer = ", ".join(
+        f"""to_char(q.c{i} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')""" if column in _CSV_DATES
+        else f"q.c{i}" for i, column in enumerate(CSV_COLUMNS))
+    assert len(delimiter) == 1 and delimiter not in "'\\"
+    return (f"COPY (SELECT {outer} FROM ({inner}) q) TO STDOUT (FORMAT csv, DELIMITER '{delimiter}')",
+            list(params))
 
 
 PAGE_FILE_FIELDS = ("id", "order_id", "product_id", "filename", "size", "mime_type", "state", "state_date",

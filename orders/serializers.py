@@ -13,7 +13,7 @@ from .transitions import order_links
 def order_content(order: Order) -> dict:
     return {
         "id": order.pk,
-        "owner": order.owner.email,
+        "owner": getattr(order, "owner_email", None) or order.owner.email,
         "label": order.label,
         "creationDate": iso_utc(order.creation_date),
         "expirationDate": iso_utc(order.expiration_date),
@@ -28,9 +28,15 @@ def order_content(order: Order) -> dict:
         "datasetTasks": [
             {"id": task.pk, "datasetLabel": task.dataset_label, "objectsCount": task.objects_count,
              "filesCount": task.files_count, "filesSize": task.files_size}
-            for task in order.dataset_tasks.all()
+            for task in _tasks(order)
         ],
     }
+
+
+def _tasks(order: Order):
+    # A page of orders carries its tasks as rows (selectors.orders_page); one order, prefetched.
+    rows = getattr(order, "task_rows", None)
+    return rows if rows is not None else order.dataset_tasks.all()
 
 
 def order_body(order: Order, *, is_admin: bool) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -101,18 +100,21 @@ def _restore_one(*, project: Project, order_file: OrderDataFile) -> None:
         return
     relpath = cache.order_file_cache_relpath(project_slug=project.slug, order_id=order_file.order_id,
                                              order_file_id=order_file.pk, filename=order_file.filename)
-    target = Path(Locator().path(ORDER_CACHE, relpath))
     try:
-        # Writes to a temporary name and renames: the cache only holds whole, verified files.
-        restore_nearline(order_file.data_file, target)
+        # Written whole and verified, or not at all: the cache only holds whole, verified files.
+        restore_nearline(order_file.data_file, area=ORDER_CACHE, key=relpath)
     except (RestoreFailed, OSError) as exc:
         files.update(state=FileState.ERROR, error_reason=str(exc) or exc.__class__.__name__,
                      state_date=timezone.now())
         return
     changed = files.update(state=FileState.AVAILABLE, cache_path=relpath, state_date=timezone.now())
     status = Order.objects.filter(project=project, id=order_file.order_id).values_list("status", flat=True).first()
-    if not changed or status in (None, OrderStatus.DELETED, OrderStatus.EXPIRED):
-        target.unlink(missing_ok=True)  # freed (or taken) while we restored
+    if status in (None, OrderStatus.DELETED, OrderStatus.EXPIRED):
+        Locator().delete(ORDER_CACHE, relpath)  # freed while we restored
+    elif not changed and not OrderDataFile.objects.filter(project=project, id=order_file.pk,
+                                                          state=FileState.AVAILABLE, cache_path=relpath).exists():
+        # Taken meanwhile; another worker restoring the same file wrote these same bytes: keep them then.
+        Locator().delete(ORDER_CACHE, relpath)
 
 
 def suborder_stage(*, project: Project, sub_order_id: int) -> str:

@@ -70,3 +70,9 @@ class LimitExceeded(DomainError):
     """A quota or capacity would be exceeded (e.g. a package larger than the delivery cache)."""
 
     default_code = "LIMIT_EXCEEDED"
+
+
+class Unavailable(DomainError):
+    """A service it depends on (e.g. the object store) cannot be reached now: try again later."""
+
+    default_code = "UNAVAILABLE"

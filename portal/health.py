@@ -2,6 +2,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from portal.catalog.storage import storage_check
 from portal.celery import app as celery_app
 
 
@@ -24,8 +25,18 @@ def _check_broker() -> str:
         return f"error: {exc.__class__.__name__}"
 
 
-@require_GET
-def healthz(request):
-    checks = {"database": _check_database(), "broker": _check_broker()}
+def _report(checks: dict[str, str]) -> JsonResponse:
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+
+
+@require_GET
+def healthz(request):
+    """Liveness of a web node: it answers, and reaches PostgreSQL and the broker."""
+    return _report({"database": _check_database(), "broker": _check_broker()})
+
+
+@require_GET
+def readyz(request):
+    """Readiness: as /healthz, and every storage (local roots or object storage buckets) answers."""
+    return _report({"database": _check_database(), "broker": _check_broker(), "storage": storage_check()})

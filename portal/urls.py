@@ -15,6 +15,7 @@ handler500 = "portal.api.errors.handler500"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     # Both login pages go through the login limiter (portal.tenancy.ratelimit).
     path("admin/login/", throttled(admin.site.login)),
     path("admin/", admin.site.urls),

@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from portal.api.errors import ApiError
-from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
+from portal.api.pagination import page_envelope, page_output_serializer, page_request
 from portal.api.renderers import DOWNLOAD_RENDERERS
 from portal.files.responses import ranged_file_response
 from portal.api.views import ProjectAPIView, ScopedAPIView
@@ -61,9 +61,9 @@ OrderFileStatePageOutputSerializer = page_output_serializer("OrderFileStatePageO
                                                             OrderFileStateItemOutputSerializer)
 
 
-def _file_page(request, queryset, serializer_class) -> dict:
+def _file_page(request, file_list: selectors.FileList, serializer_class) -> dict:
     page = page_request(request.query_params, default_size=50)
-    items, total = paginate_queryset(queryset, page)
+    items, total = file_list.page(offset=page.offset, size=page.size)
     context = {"project_slug": request.access.project.slug}
     return page_envelope(serializer_class(items, many=True, context=context).data, total, page)
 

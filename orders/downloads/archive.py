@@ -228,12 +228,16 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
     ids, sizes, crcs = array("q"), array("Q"), array("I")
     shas, direct = bytearray(), bytearray()
     failed: dict[int, tuple[str, str]] = {}
+    # Names are unique over ALL files of the order; the archive lists its files by name.
+    unique = selectors.order_file_names(project=project, order=order)
+    names: list[str] = []
     for file_id, filename, size, crc32, sha256, tier, location, cache_path in selectors.zip_candidate_rows(
             project=project, order=order):
         problem = locator.problem(tier, location, cache_path, size)
         if problem:
             failed[file_id] = (filename, problem)
             continue
+        names.append(unique.name(file_id, filename))
         ids.append(file_id)
         sizes.append(size)
         crcs.append(crc32)
@@ -241,13 +245,12 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
         direct.append(locator.is_direct(project=project, tier=tier, location=location, sha256=sha256))
     if not ids and not failed:
         return None
-    # Names are unique over ALL files of the order; the archive lists its files by name.
-    names = selectors.order_file_names(project=project, order=order)
-    by_name = sorted(range(len(ids)), key=lambda i: names[ids[i]])
+    del unique
+    by_name = sorted(range(len(ids)), key=names.__getitem__)
     sorted_shas = b"".join(shas[32 * i : 32 * i + 32] for i in by_name)
     direct = bytearray(direct[i] for i in by_name)
     del shas
-    files = ((ids[i], names[ids[i]], sizes[i], crcs[i], sorted_shas[32 * p : 32 * p + 32])
+    files = ((ids[i], names[i], sizes[i], crcs[i], sorted_shas[32 * p : 32 * p + 32])
              for p, i in enumerate(by_name))
     plan = _build_zip(project=project, order=order, files=files, failed=failed, shas=sorted_shas,
                       direct=direct, created=timezone.now().astimezone(dt.timezone.utc))
@@ -259,11 +262,8 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
 def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     """The zip first served under `etag` (the latest one when None), rebuilt byte for byte,
     or None when it cannot be (unknown, files gone or unreadable now)."""
-    folder = zip_manifest.manifest_dir(project=project, order=order)
-    try:
-        key = zip_manifest.etag_key(etag) if etag else (folder / "latest").read_text().strip()
-        handle = open(folder / f"{key}.manifest", encoding="utf-8")
-    except OSError:
+    handle = zip_manifest.manifest_open(project=project, order=order, etag=etag)
+    if handle is None:
         return None
     with handle:
         try:
@@ -271,15 +271,20 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
             if header.get("v") != zip_manifest.MANIFEST_VERSION:
                 return None
             failed = {int(fid): (filename, reason) for fid, filename, reason in header["failed"]}
-            # The raw SHA-256s in archive order come first (SHA256SUMS needs them); one pass.
+            # The raw SHA-256s in archive order come first (SHA256SUMS needs them): a first pass,
+            # then the manifest is read again for the rows (a second GET on object storage).
             shas = bytearray()
-            offset = handle.tell()
             for _, _, _, _, raw in zip_manifest.manifest_rows(handle):
                 shas += raw
-            handle.seek(offset)
-            plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(handle), failed=failed,
-                              shas=bytes(shas), created=dt.datetime.fromisoformat(header["created"]))
-        except (ValueError, KeyError, TypeError):
+            rows = zip_manifest.manifest_open(project=project, order=order, etag=header["etag"])
+            if rows is None:
+                return None
+            rows.readline()
+            with rows:
+                plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(rows),
+                                  failed=failed, shas=bytes(shas),
+                                  created=dt.datetime.fromisoformat(header["created"]))
+        except (ValueError, KeyError, TypeError, OSError):
             return None
     if plan.layout.etag != header["etag"] or plan.file_count != header["count"]:
         return None
@@ -323,11 +328,13 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
     last_flush = time.monotonic()
     marker = _BackgroundMarker()
 
-    def on_delivered(entry: ZipEntry) -> None:
+    append = delivered.append
+
+    def on_delivered(key: object) -> None:
         nonlocal notice_sent
-        if isinstance(entry.key, int):
-            delivered.append(entry.key)
-        elif entry.key == NOTICE_KEY:
+        if type(key) is int:
+            append(key)
+        elif key == NOTICE_KEY:
             notice_sent = True
 
     def mark(file_ids: list[int], notice: bool) -> None:
@@ -348,7 +355,7 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
         return batch, notice
 
     try:
-        for chunk in layout.iter_range(start, end, chunk_size=chunk_size, on_delivered=on_delivered):
+        for chunk in layout.iter_range(start, end, chunk_size=chunk_size, on_delivered_key=on_delivered):
             yield chunk
             if len(delivered) >= MARK_BATCH_FILES or (delivered and time.monotonic() - last_flush > MARK_BATCH_SECONDS):
                 # Marking thousands of files takes a while: a thread does it, the stream goes on.

@@ -1,11 +1,13 @@
 """Reads for downloads: files of an order, one file with its order, the order's file names."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 from portal.errors import NotFound
 from portal.tenancy.models import Project
 
-from portal.files.names import unique_names
+from portal.files.names import UniqueNames
 
 from ..models import DatasetTask, FileState, Order, OrderDataFile
 from . import codes
@@ -18,21 +20,63 @@ RESERVED_ZIP_NAMES = ("SHA256SUMS", "NOTICE.txt")
 
 _ITEM_FIELDS = ("id", "order_id", "product_id", "checksum", "sha256", "size", "filename", "mime_type",
                 "state", "crc32", "tier", "location", "cache_path", "error_reason", "data_type")
+NOT_DOWNLOADABLE_STATES = tuple(s for s in FileState.values if s not in DOWNLOADABLE_STATES)
 
 
-def files_available(*, project: Project, order: Order) -> QuerySet[OrderDataFile]:
-    return (OrderDataFile.objects.filter(project=project, order_id=order.pk, state__in=DOWNLOADABLE_STATES)
-            .only(*_ITEM_FIELDS).order_by("id"))
+@dataclass(frozen=True)
+class FileList:
+    """A list of an order's files by id. When `first_position` is set, the list is exactly
+    the positions first_position.. of `total` files, so a page is a range of positions
+    (indexed; no OFFSET scan, no COUNT); otherwise it pages `files` with COUNT and OFFSET."""
+
+    files: QuerySet[OrderDataFile]
+    first_position: int | None = None
+    total: int | None = None
+
+    def page(self, *, offset: int, size: int) -> tuple[list[OrderDataFile], int]:
+        if self.first_position is None:
+            total = self.files.count()
+            return (list(self.files[offset : offset + size]) if offset < total else []), total
+        if offset >= self.total:
+            return [], self.total
+        first = self.first_position + offset
+        last = min(first + size, self.first_position + self.total) - 1
+        return list(self.files.filter(position__range=(first, last))), self.total
 
 
-def dataset_task_files(*, project: Project, order: Order, dataset_task_id: int) -> QuerySet[OrderDataFile]:
+def _positioned_tasks(order: Order) -> list[DatasetTask] | None:
+    """The order's dataset tasks when every one was built with positions (prefetched by
+    order_for_caller), else None."""
+    tasks = list(order.dataset_tasks.all())
+    return tasks if order.built_at is not None and all(t.first_position is not None for t in tasks) else None
+
+
+def files_available(*, project: Project, order: Order) -> FileList:
+    files = (OrderDataFile.objects.filter(project=project, order_id=order.pk, state__in=DOWNLOADABLE_STATES)
+             .only(*_ITEM_FIELDS).order_by("id"))
+    tasks = _positioned_tasks(order)
+    # Every file downloadable (the usual finished order): the list is all positions. One
+    # indexed probe per other state says so.
+    if tasks and not OrderDataFile.objects.filter(project=project, order_id=order.pk,
+                                                  state__in=NOT_DOWNLOADABLE_STATES).exists():
+        return FileList(files=files, first_position=1, total=sum(t.files_count for t in tasks))
+    return FileList(files=files)
+
+
+def dataset_task_files(*, project: Project, order: Order, dataset_task_id: int) -> FileList:
     """Every file of one dataset task of the order (404 when the task is not the order's)."""
-    if not DatasetTask.objects.filter(project=project, order_id=order.pk, id=dataset_task_id).exists():
+    task = (DatasetTask.objects.filter(project=project, order_id=order.pk, id=dataset_task_id)
+            .only("id", "first_position", "files_count").first())
+    if task is None:
         raise NotFound(codes.DATASET_TASK_NOT_FOUND,
                        f"Dataset task {dataset_task_id} is not part of order {order.pk}.")
-    return (OrderDataFile.objects.filter(project=project, order_id=order.pk,
-                                         sub_order__dataset_task_id=dataset_task_id)
-            .only(*_ITEM_FIELDS).order_by("id"))
+    if task.first_position is not None and order.built_at is not None:
+        return FileList(files=OrderDataFile.objects.filter(project=project, order_id=order.pk)
+                        .only(*_ITEM_FIELDS).order_by("id"),
+                        first_position=task.first_position, total=task.files_count)
+    return FileList(files=OrderDataFile.objects.filter(project=project, order_id=order.pk,
+                                                       sub_order__dataset_task_id=dataset_task_id)
+                    .only(*_ITEM_FIELDS).order_by("id"))
 
 
 def order_file_with_order(*, project: Project, file_id: int) -> OrderDataFile:
@@ -62,15 +106,20 @@ def zip_source_rows(*, project: Project, order: Order, file_ids) -> list[tuple]:
                 .values_list(*ZIP_SOURCE_FIELDS))
 
 
-def metalink_files(*, project: Project, order: Order) -> QuerySet[OrderDataFile]:
-    """Every file of the order that is or will be downloadable (not the ones in ERROR)."""
+def order_file_names(*, project: Project, order: Order, reserved=RESERVED_ZIP_NAMES) -> UniqueNames:
+    """Unique download names over ALL files of the order, so successive zips and the metalink
+    extracted into one folder never overwrite one file with another: `.name(id, filename)`.
+    Two passes over (id, filename), ~8 bytes kept per file (see UniqueNames)."""
+    pairs = OrderDataFile.objects.filter(project=project, order_id=order.pk).values_list("id", "filename")
+    return UniqueNames(lambda: pairs.iterator(chunk_size=5000), reserved=reserved)
+
+
+METALINK_FIELDS = ("id", "filename", "size", "checksum", "sha256", "mime_type", "product_id")
+
+
+def metalink_rows(*, project: Project, order: Order):
+    """METALINK_FIELDS tuples of every file of the order that is or will be downloadable (not
+    the ones in ERROR), by id, streamed from the database."""
     return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
             .exclude(state__in=(FileState.ERROR, FileState.PROCESSING_ERROR))
-            .only(*_ITEM_FIELDS).order_by("id"))
-
-
-def order_file_names(*, project: Project, order: Order, reserved=RESERVED_ZIP_NAMES) -> dict[int, str]:
-    """Unique download names over ALL files of the order, so successive zips and the metalink
-    extracted into one folder never overwrite one file with another."""
-    pairs = OrderDataFile.objects.filter(project=project, order_id=order.pk).values_list("id", "filename")
-    return unique_names(pairs.iterator(chunk_size=5000), reserved=reserved)
+            .order_by("id").values_list(*METALINK_FIELDS).iterator(chunk_size=5000))

@@ -53,7 +53,7 @@ def order_file_source(order_file: OrderDataFile) -> FileSource:
     if place is None:
         return FileSource(None, NOT_RESTORED)
     locator = Locator()
-    problem = locator.problem(place.area, place.key, order_file.size, missing=place.missing)
+    problem = locator.problem(place.area, place.key, order_file.size, missing=place.missing, trust_online=False)
     if problem:
         return FileSource(None, problem)
     return FileSource(lambda: locator.open(place.area, place.key))
@@ -134,17 +134,21 @@ def public_file_url(*, project: Project, order_file_id: int, token: str) -> str:
 
 
 def order_metalink_chunks(*, project: Project, order: Order, token: str, version: int) -> Iterator[bytes]:
-    """Metalink 3 or 4 of every file of the order, streamed (queries run inside the stream)."""
+    """Metalink 3 or 4 of every file of the order, streamed (queries run inside the stream,
+    rows come as tuples in batches: flat memory at a million files)."""
     published = timezone.now()
-    with project_scope(project):
-        names = selectors.order_file_names(project=project, order=order)
-        files = list(selectors.metalink_files(project=project, order=order))
+    url = public_file_url(project=project, order_file_id=0, token=token)
+    # Every file URL differs only by its id: format it once, not a reverse() per file.
+    head, tail = url.split("/0?", 1)
+    tail = "?" + tail
 
     def items():
-        for f in files:
-            yield MetalinkFile(name=names[f.pk], size=f.size, md5=f.checksum, sha256=f.sha256,
-                               urls=(public_file_url(project=project, order_file_id=f.pk, token=token),),
-                               mime_type=f.mime_type, identity=f.product_id)
+        with project_scope(project):
+            names = selectors.order_file_names(project=project, order=order)
+            for file_id, filename, size, md5, sha256, mime_type, product_id in selectors.metalink_rows(
+                    project=project, order=order):
+                yield MetalinkFile(name=names.name(file_id, filename), size=size, md5=md5, sha256=sha256,
+                                   urls=(f"{head}/{file_id}{tail}",), mime_type=mime_type, identity=product_id)
 
     buffer: list[str] = []
     for text in metalink_chunks(items(), version=version, published=published):

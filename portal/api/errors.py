@@ -49,6 +49,7 @@ STATUS_BY_DOMAIN_ERROR: dict[type[domain.DomainError], int] = {
     domain.NotReady: status.HTTP_202_ACCEPTED,
     domain.Failed: status.HTTP_422_UNPROCESSABLE_ENTITY,
     domain.LimitExceeded: status.HTTP_409_CONFLICT,
+    domain.Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 # A documented code whose status differs from its kind's.
 STATUS_BY_CODE: dict[str, int] = {}

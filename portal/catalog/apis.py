@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from portal.api.errors import ApiError, RegardsMessagesOutputSerializer
 from portal.api.pagination import page_envelope, page_output_serializer, page_request, paginate_queryset
 from portal.api.views import ProjectAPIView
-from portal.files.ranges import ByteRange, read_range
+from portal.files.ranges import ByteRange
 from portal.files.responses import ranged_file_response
 from portal.tenancy.scope import project_scope
 
@@ -110,10 +110,10 @@ class DatasetSearchApi(ProjectAPIView):
 
 def _stream(project, data_file, byte_range: ByteRange | None):
     # Runs after the view returned: re-enter the project's scope (S3 reads may need it).
-    with project_scope(project):
-        handle = storage.open_online(data_file)
     start, length = (byte_range.start, byte_range.length) if byte_range else (0, data_file.size)
-    yield from read_range(handle, start, length)
+    with project_scope(project):
+        chunks = storage.Locator().read_range(StorageTier.ONLINE, data_file.location, start, length)
+    yield from chunks
 
 
 class DataFileDownloadApi(ProjectAPIView):
@@ -156,7 +156,9 @@ class DataFileDownloadApi(ProjectAPIView):
                 response[name] = value
             return response
         try:
-            storage.open_online(data_file).close()  # fail now (clean 404), not mid-stream
+            storage.Locator().size(StorageTier.ONLINE, data_file.location)  # fail now (clean 404), not mid-stream
+        except storage.StorageUnavailable:
+            raise  # 503: the store is down, the file is fine
         except (OSError, storage.StorageError):
             raise ApiError(404, codes.FILE_UNREADABLE)
         # The whole file goes as a FileResponse: the server may use sendfile.

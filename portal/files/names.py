@@ -3,14 +3,22 @@ delivery package, and how duplicates are renamed (the same everywhere)."""
 from __future__ import annotations
 
 import os
-from typing import Iterable
+import re
+from array import array
+from bisect import bisect_left
+from typing import Callable, Iterable
 
 _FORBIDDEN = {ord(c): "_" for c in '/\\'} | {i: None for i in range(32)} | {127: None}
 _COMPOUND_EXTENSIONS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst")
 
 
+_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]|^\s|\s$|^\.{0,2}$")
+
+
 def sanitize_filename(name: str) -> str:
     """A single path component: no separators, no control characters, never empty or a dot name."""
+    if name and _UNSAFE.search(name) is None:  # the usual name, at a million files: one regex scan
+        return name
     cleaned = (name or "").translate(_FORBIDDEN).strip()
     if cleaned in ("", ".", ".."):
         cleaned = "file"
@@ -26,16 +34,19 @@ def _split_extension(name: str) -> tuple[str, str]:
     return stem, ext
 
 
-def unique_names(items: Iterable[tuple[object, str]], reserved: Iterable[str] = ()) -> dict[object, str]:
+def unique_names(items: Iterable[tuple[object, str]], reserved: Iterable[str] = (),
+                 taken: Callable[[str], bool] | None = None) -> dict[object, str]:
     """Deterministic unique names: `{key: name}` for `(key, filename)` pairs.
 
     Names are compared case-insensitively (a download to Windows or macOS must not overwrite
     one file with another). Every distinct name keeps its spelling for the lowest key; later
     duplicates get ` (1)`, ` (2)`... before their extension, skipping names already taken.
-    The result depends only on the pairs, never on their order.
+    The result depends only on the pairs, never on their order. `taken(folded_name)` says
+    whether a name outside `items` is taken too (see UniqueNames).
     """
     ordered = sorted(((sanitize_filename(name), key) for key, name in items),
                      key=lambda pair: (pair[0].casefold(), _sort_key(pair[1]), pair[0]))
+    outside = taken
     taken = {sanitize_filename(name).casefold() for name in reserved}
     result: dict[object, str] = {}
     duplicates: list[tuple[str, object]] = []
@@ -51,7 +62,8 @@ def unique_names(items: Iterable[tuple[object, str]], reserved: Iterable[str] = 
     for name, key in duplicates:
         stem, ext = _split_extension(name)
         n = next_counter.get(name.casefold(), 1)
-        while f"{stem} ({n}){ext}".casefold() in taken:
+        while f"{stem} ({n}){ext}".casefold() in taken or (
+                outside is not None and outside(f"{stem} ({n}){ext}".casefold())):
             n += 1
         next_counter[name.casefold()] = n + 1
         candidate = f"{stem} ({n}){ext}"
@@ -63,3 +75,43 @@ def unique_names(items: Iterable[tuple[object, str]], reserved: Iterable[str] = 
 def _sort_key(key: object):
     # Ids are ints; anything else sorts by its text after all ints.
     return (0, key, "") if isinstance(key, int) else (1, 0, str(key))
+
+
+class UniqueNames:
+    """The names `unique_names` gives, for inputs too big to hold as a dict (a million files).
+
+    `pairs()` returns a fresh iterable of the same `(key, filename)` pairs each time it is
+    called (it is read twice: e.g. a query). What is kept is 8 bytes per file (a hash of each
+    folded name, sorted in 256 buckets) plus the names of the files that share a folded name
+    with another or a reserved one (the only ones that can be renamed). `name(key, filename)`
+    gives a file's name. Equal to `unique_names` except when two different folded names hash
+    alike in a 64-bit hash and one is a renamed duplicate's candidate (the counter then skips
+    one number): never a duplicate name.
+    """
+
+    def __init__(self, pairs, reserved: Iterable[str] = ()):
+        reserved = list(reserved)
+        reserved_hashes = {hash(sanitize_filename(name).casefold()) for name in reserved}
+        buckets = [array("q") for _ in range(256)]
+        for _, name in pairs():
+            h = hash(sanitize_filename(name).casefold())
+            buckets[h & 0xFF].append(h)
+        repeated: set[int] = set()
+        for index, bucket in enumerate(buckets):
+            ordered = sorted(bucket)
+            repeated.update(a for a, b in zip(ordered, ordered[1:]) if a == b)
+            buckets[index] = array("q", ordered)
+        self._buckets = buckets
+        suspects = repeated | reserved_hashes
+        chosen = [(key, name) for key, name in pairs() if hash(sanitize_filename(name).casefold()) in suspects]
+        self._renamed = unique_names(chosen, reserved=reserved, taken=self._is_taken)
+
+    def _is_taken(self, folded: str) -> bool:
+        h = hash(folded)
+        bucket = self._buckets[h & 0xFF]
+        i = bisect_left(bucket, h)
+        return i < len(bucket) and bucket[i] == h
+
+    def name(self, key: object, filename: str) -> str:
+        renamed = self._renamed.get(key)
+        return renamed if renamed is not None else sanitize_filename(filename)

@@ -233,18 +233,25 @@ class ZipLayout:
 
     def iter_range(self, start: int = 0, end: int | None = None, *, chunk_size: int = DEFAULT_CHUNK,
                    on_delivered: Callable[[ZipEntry], None] | None = None,
-                   verify_crc: bool = True) -> Iterator[bytes]:
+                   verify_crc: bool = True,
+                   on_delivered_key: Callable[[object], None] | None = None) -> Iterator[bytes]:
         """Yields bytes `start..end` (inclusive, clamped to the archive).
 
         An entry counts as delivered (`on_delivered(entry)`) once the chunk holding its last
         byte was yielded AND taken (the consumer asked for more), so a client that hangs up
         mid-entry never marks it. A data entry streamed from its first byte is CRC-checked
         before its last chunk leaves; a mismatch, a missing or a short file raises
-        ZipSourceError (the caller aborts the response).
+        ZipSourceError (the caller aborts the response). `on_delivered_key(key)` is the same
+        with the entry's key only (no ZipEntry built per file: a million-file zip).
         """
         end = self.size - 1 if end is None else min(end, self.size - 1)
         if start > end:
             return
+        if on_delivered_key is not None:
+            on_delivered = on_delivered_key
+            entry_of = self.key
+        else:
+            entry_of = self.entry
         # Small pieces (headers, small files) are gathered into chunks of up to `chunk_size`:
         # many tiny writes would make an archive of small files slow to serve. Entries whose
         # last byte sits in a gathered chunk are confirmed once that chunk was taken.
@@ -254,10 +261,10 @@ class ZipLayout:
                 if buffer:
                     yield bytes(buffer)
                     buffer.clear()
-                    self._confirm(pending, on_delivered)
+                    self._confirm(pending, on_delivered, entry_of)
                 yield piece
                 if completed is not None:
-                    self._confirm([completed], on_delivered)
+                    self._confirm([completed], on_delivered, entry_of)
                 continue
             buffer += piece
             if completed is not None:
@@ -265,15 +272,16 @@ class ZipLayout:
             if len(buffer) >= chunk_size:
                 yield bytes(buffer)
                 buffer.clear()
-                self._confirm(pending, on_delivered)
+                self._confirm(pending, on_delivered, entry_of)
         if buffer:
             yield bytes(buffer)
-            self._confirm(pending, on_delivered)
+            self._confirm(pending, on_delivered, entry_of)
 
-    def _confirm(self, indexes: list, on_delivered) -> None:
+    @staticmethod
+    def _confirm(indexes: list, on_delivered, entry_of) -> None:
         if on_delivered:
             for index in indexes:
-                on_delivered(self.entry(index))
+                on_delivered(entry_of(index))
         indexes.clear()
 
     def _pieces(self, start: int, end: int, chunk_size: int, verify_crc: bool):

@@ -228,16 +228,23 @@ LOGGING = {
 }
 
 # --- Catalog (portal.catalog) -----------------------------------------------------------
-# Optional S3-compatible ONLINE tier, e.g. s3://bucket/prefix?endpoint_url=https://minio:9000
-# (needs `pip install 'django-storages[s3]'` and the usual AWS_* credentials). Empty: local disk.
+# Object storage by URL (scale-out: nodes share no disk), e.g.
+# s3://bucket/prefix?endpoint_url=https://minio:9000&region=eu-west-1 (credentials from the
+# standard AWS_* variables). Empty: local disk under ORDERLY_DATA_DIR (the embedded default).
 ONLINE_STORAGE_URL = env.str("ORDERLY_ONLINE_STORAGE_URL", default="")
+NEARLINE_STORAGE_URL = env.str("ORDERLY_NEARLINE_STORAGE_URL", default="")
+# The order cache (restored NEARLINE files, zip resume manifests), the delivery cache and the
+# generated delivery signing key, under order-cache/, delivery-cache/ and keys/.
+CACHE_STORAGE_URL = env.str("ORDERLY_CACHE_STORAGE_URL", default="")
 
 # --- Orders (orders app) ----------------------------------------------------------------
 # A STAGING sub-order whose worker has not reported for this long is dispatched again.
 ORDER_STAGING_STALE_SECONDS = env.int("ORDER_STAGING_STALE_SECONDS", default=300)
+# How often beat looks for such sub-orders (and for builds whose task was lost, e.g. with Redis).
+ORDER_STUCK_SWEEP_SECONDS = env.float("ORDER_STUCK_SWEEP_SECONDS", default=120.0)
 CELERY_BEAT_SCHEDULE.update({
     "orders-expire": {"task": "orders.expire_sweep", "schedule": 300.0},
-    "orders-stuck-staging": {"task": "orders.stuck_sweep", "schedule": 120.0},
+    "orders-stuck-staging": {"task": "orders.stuck_sweep", "schedule": ORDER_STUCK_SWEEP_SECONDS},
     # Mail + `order.expiring` event a day before an order with files not downloaded expires.
     "orders-expiring": {"task": "orders.expiring_sweep", "schedule": 300.0},
     # Weekday mornings (the task also checks the weekday itself).
@@ -251,7 +258,10 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
 })
 
 # --- Deliveries (deliveries app) --------------------------------------------------------
-# PEM file of the Ed25519 key that signs delivery artifacts; empty: made once in the data dir.
+# The Ed25519 key that signs delivery artifacts: its PEM text (DELIVERY_SIGNING_KEY_PEM, for
+# nodes that share no disk), or a PEM file (DELIVERY_SIGNING_KEY); neither: made once in the
+# cache storage (keys/ under ORDERLY_CACHE_STORAGE_URL) or the data dir.
+DELIVERY_SIGNING_KEY_PEM = env.str("DELIVERY_SIGNING_KEY_PEM", default="", multiline=True)
 DELIVERY_SIGNING_KEY = env.str("DELIVERY_SIGNING_KEY", default="")
 # A delivery in preparation whose worker has not reported for this long is dispatched again.
 DELIVERY_STALE_SECONDS = env.int("DELIVERY_STALE_SECONDS", default=600)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from orders.build import order_build
-from orders.models import FileState, Order, OrderDataFile, OrderStatus
+from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus
 from orders.tokens import order_token_for
 from portal.catalog import storage
 from portal.tenancy.scope import project_scope
@@ -186,3 +186,58 @@ def test_a_token_is_bound_to_its_order_and_expires_with_it(member, staged_order)
     assert anonymous.get(url, {"orderToken": order_token_for(other), "scope": "alpha"}).status_code == 401
     Order.unscoped_objects.filter(pk=staged_order.pk).update(status=OrderStatus.EXPIRED)
     assert anonymous.get(url, {"orderToken": order_token_for(staged_order), "scope": "alpha"}).status_code == 410
+
+
+# --- paging a big order by positions ---------------------------------------------------------
+
+def test_file_lists_page_by_positions_and_match_the_offset_pages(member, run_tasks, django_assert_max_num_queries):
+    """The build numbers the files 1..N in id order over the order's dataset tasks; pages of
+    files/available and of each task's list are ranges of positions, equal to what COUNT and
+    OFFSET give, and files/available falls back to them once a file is not downloadable."""
+    objects = (make_objects(member.project, count=4, files=(("RAWDATA", 50), ("RAWDATA", 10)), label="A")
+               + make_objects(member.project, count=3, files=(("RAWDATA", 70),), label="B"))
+    order = reload(order_of(member, objects, run=run_tasks))
+    files = order_files(order)
+    assert [f.position for f in files] == list(range(1, 12))
+    tasks = list(DatasetTask.unscoped_objects.filter(order_id=order.pk).order_by("id"))
+    assert [t.first_position for t in tasks] == [1, 9] and [t.files_count for t in tasks] == [8, 3]
+
+    def pages(url, size):
+        seen, page = [], 0
+        while True:
+            body = member.client.get(url, {"page": page, "size": size}).json()
+            seen.append((body["metadata"]["totalElements"], [i["id"] for i in body["content"]]))
+            if not body["content"]:
+                return seen
+            page += 1
+
+    def offset_pages(queryset, size):
+        total = queryset.count()
+        ids = list(queryset.values_list("id", flat=True))
+        return [(total, ids[i : i + size]) for i in range(0, total + size, size)][: total // size + 1 + (total % size > 0)]
+
+    available = f"{API}/orders/{order.pk}/files/available"
+    by_task = {t.pk: OrderDataFile.unscoped_objects.filter(order_id=order.pk, sub_order__dataset_task=t).order_by("id")
+               for t in tasks}
+    for size in (1, 3, 5, 50):
+        assert pages(available, size) == offset_pages(OrderDataFile.unscoped_objects.filter(order_id=order.pk)
+                                                      .order_by("id"), size)
+        for task_id, queryset in by_task.items():
+            assert pages(f"{API}/orders/{order.pk}/dataset/{task_id}/files", size) == offset_pages(queryset, size)
+    with django_assert_max_num_queries(8):
+        assert member.client.get(available, {"page": 2, "size": 3}).status_code == 200
+    with project_scope(member.project):
+        from orders.downloads import selectors
+        from orders.selectors import order_for_caller
+
+        def listed():
+            found = order_for_caller(project=member.project, user=member.user, order_id=order.pk,
+                                               is_admin=False)
+            return selectors.files_available(project=member.project, order=found)
+
+        assert listed().first_position == 1
+        # A file in error: files/available lists the others, by COUNT and OFFSET again.
+        OrderDataFile.unscoped_objects.filter(pk=files[3].pk).update(state=FileState.DOWNLOAD_ERROR)
+        assert listed().first_position is None
+    downloadable = OrderDataFile.unscoped_objects.filter(order_id=order.pk).exclude(pk=files[3].pk).order_by("id")
+    assert pages(available, 3) == offset_pages(downloadable, 3)

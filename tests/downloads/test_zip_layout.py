@@ -12,6 +12,7 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from portal.files.names import UniqueNames
 from portal.files.zip_layout import (
     ZipEntry,
     ZipLayout,
@@ -254,6 +255,17 @@ def test_unique_names_do_not_depend_on_order(filenames, rnd):
     result = unique_names(pairs)
     assert result == unique_names(shuffled)
     assert len({n.casefold() for n in result.values()}) == len(pairs)
+
+
+@given(st.lists(st.sampled_from(["a.txt", "A.txt", "a (1).txt", "a (2).TXT", "b", "b (1)", "c.tar.gz", "x/y",
+                                 "x_y", "SHA256SUMS", "sha256sums (1)", "", " ", "ß.dat", "SS.dat", "unique"]),
+                max_size=30))
+def test_lean_unique_names_equal_unique_names(filenames):
+    """UniqueNames keeps only hashes and the clashing names, and names files the same way."""
+    pairs = list(enumerate(filenames))
+    reserved = ["SHA256SUMS", "NOTICE.txt"]
+    lean = UniqueNames(lambda: iter(pairs), reserved=reserved)
+    assert {key: lean.name(key, name) for key, name in pairs} == unique_names(pairs, reserved=reserved)
 
 
 def test_names_and_sizes_are_checked():

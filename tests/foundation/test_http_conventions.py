@@ -6,10 +6,13 @@ from portal.api.pagination import page_request
 from rest_framework.exceptions import ValidationError
 
 
-def test_healthz_checks_database_and_broker(client, db):
+def test_healthz_checks_database_and_broker_and_readyz_the_storage_too(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "database": "ok", "broker": "ok", "storage": "ok"}
 
 
 def test_openapi_schema_and_swagger_ui(client, db):

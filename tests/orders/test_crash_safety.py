@@ -21,21 +21,17 @@ from orders.models import FileState, Order, OrderDataFile, OrderStatus, SubOrder
 from portal.catalog.models import StorageTier
 from portal.tenancy.scope import project_scope
 
+from tests.conftest import database_url, wait_until
+
 from .conftest import bulk_catalog, reload
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTS = 1500
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _start_worker(log: Path) -> subprocess.Popen:
     env = dict(os.environ,
-               DATABASE_URL=_database_url(),  # the test database, not the configured one
+               DATABASE_URL=database_url(),  # the test database, not the configured one
                CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                ORDERLY_DATA_DIR=str(settings.DATA_DIR),
                ORDERLY_NEARLINE_DELAY_SECONDS="0.004",
@@ -44,15 +40,6 @@ def _start_worker(log: Path) -> subprocess.Popen:
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=WARNING",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _states(order) -> dict[str, int]:
@@ -84,7 +71,7 @@ def test_worker_killed_mid_staging_loses_nothing(member, tmp_path):
     first = _start_worker(log)
     try:
         # given a worker in the middle of staging
-        _wait(lambda: 50 < OrderDataFile.unscoped_objects.filter(order=order, state=FileState.AVAILABLE).count(),
+        wait_until(lambda: 50 < OrderDataFile.unscoped_objects.filter(order=order, state=FileState.AVAILABLE).count(),
               120, "staging to start")
     finally:
         # when it is killed without warning
@@ -100,7 +87,7 @@ def test_worker_killed_mid_staging_loses_nothing(member, tmp_path):
         time.sleep(1.5)
         with project_scope(project):
             assert sweeps.orders_stuck_sweep(stale_after=timedelta(seconds=1)) >= 1
-        _wait(lambda: reload(order).status == OrderStatus.DONE, 240, "the order to complete")
+        wait_until(lambda: reload(order).status == OrderStatus.DONE, 240, "the order to complete")
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=30)

@@ -167,3 +167,22 @@ def test_missing_dates_are_empty_fields():
     assert iso_utc(None) is None
     from orders.csv import orders_csv_lines  # noqa: F401  (formatting of None -> "" lives there)
     assert (iso_utc(None) or "") == ""
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
+def test_csv_copy_path_writes_what_the_python_writer_writes(admin_member, project):
+    """On PostgreSQL the rows come from COPY ... TO STDOUT: byte for byte what csv.writer and
+    iso_utc write (quoting, truncated milliseconds, empty dates)."""
+    from orders.csv import _copied_lines, _written_lines
+    from orders.selectors import OrderFilters
+    from portal.tenancy.scope import project_scope
+
+    odd = make_member(project, email='odd;"name"@example.org')
+    orders = _orders(project, odd.user, 2, start=T0 + timedelta(microseconds=123_999))
+    Order.unscoped_objects.filter(pk=orders[1].pk).update(status_date=datetime(1999, 12, 31, 23, 59, 59, 999_999,
+                                                                               tzinfo=timezone.utc))
+    with project_scope(project):
+        copied = b"".join(_copied_lines(project=project, filters=OrderFilters())).decode()
+        written = "".join(_written_lines(project=project, filters=OrderFilters()))
+    assert copied == written
+    assert '"odd;""name""@example.org"' in copied and "T10:00:00.123Z" in copied

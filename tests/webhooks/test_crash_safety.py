@@ -22,13 +22,13 @@ from portal.tenancy.scope import project_scope
 from portal.webhooks import services
 from portal.webhooks.models import MessageStatus, WebhookAttempt, WebhookMessage
 from tests.orders.conftest import fill_basket, make_objects
-from tests.orders.test_crash_safety import _database_url, _wait
+from tests.conftest import database_url, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start_worker(log: Path) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=_database_url(), CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+    env = dict(os.environ, DATABASE_URL=database_url(), CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                ORDERLY_DATA_DIR=str(settings.DATA_DIR), DJANGO_SETTINGS_MODULE="portal.settings.test",
                WEBHOOKS_ALLOW_PRIVATE_NETWORKS="true", WEBHOOKS_CLAIM_STALE_SECONDS="1",
                WEBHOOKS_TIMEOUT_SECONDS="60")
@@ -72,7 +72,7 @@ def test_a_worker_killed_while_sending_still_delivers_once(member, private_hooks
         # then beat's sweep hands the orphaned message to the new worker
         time.sleep(1.5)
         assert services.webhooks_sweep(stale_after=timedelta(seconds=1)) == 1
-        _wait(lambda: WebhookMessage.unscoped_objects.get(pk=message.pk).status == MessageStatus.DELIVERED, 60,
+        wait_until(lambda: WebhookMessage.unscoped_objects.get(pk=message.pk).status == MessageStatus.DELIVERED, 60,
               "the message to be delivered")
         time.sleep(0.5)
         assert services.webhooks_sweep(stale_after=timedelta(seconds=1)) == 0  # nothing left behind

@@ -18,8 +18,8 @@ from portal.tenancy.scope import project_scope
 from portal.webhooks import services
 from portal.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tests.conftest import make_member
+from tests.conftest import wait_until as _wait_until
 from tests.orders.conftest import ORDERS_URL, fill_basket, make_objects, order_of
-from tests.orders.test_crash_safety import _wait
 
 HOOKS = "/api/v1/webhooks"
 ORDER_EVENTS = ["order.created", "order.status_changed", "order.files_available", "order.waiting_for_user",
@@ -38,7 +38,7 @@ def needs_postgresql():
 
 
 def wait_until(predicate, timeout=30.0, what="it"):
-    _wait(predicate, timeout, what)
+    _wait_until(predicate, timeout, what)
 
 
 def test_an_orders_whole_life_arrives_signed_and_in_order(member, private_hooks, receiver, celery_live_worker):
