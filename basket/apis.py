@@ -208,7 +208,8 @@ class BasketSelectionAddApi(ProjectAPIView):
         ),
         responses={
             200: BasketOutputSerializer,
-            204: OpenApiResponse(MESSAGES_RESPONSE, description=codes.NO_ORDERABLE_FILE),
+            # HTTP sends no body with a 204, whatever the view puts in it.
+            204: OpenApiResponse(description=codes.NO_ORDERABLE_FILE),
             400: MESSAGES_RESPONSE,
             417: OpenApiResponse(MESSAGES_RESPONSE, description="Older shape with neither query nor ipIds"),
             422: OpenApiResponse(MESSAGES_RESPONSE, description="Invalid newer shape, or a query that does not parse"),

@@ -3,7 +3,6 @@ every change recomputes the counts it affects, so they stay right after removals
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from portal.regex import MAX_USER_PATTERN_LENGTH, PatternRefused, user_pattern_check
 from portal.catalog.models import DEFAULT_ORDER_TYPES, ORDERABLE_TYPES, DataObject, Dataset
 from portal.errors import Invalid, NotFound, Refused
 from portal.tenancy.models import Project
@@ -32,7 +32,7 @@ from .selectors import (
 from .snapshot import DatasetSnapshot, ItemSnapshot, snapshot_to_json
 
 MAX_IP_IDS = 10_000
-MAX_PATTERN_LENGTH = 500
+MAX_PATTERN_LENGTH = MAX_USER_PATTERN_LENGTH
 
 
 class NothingToOrder(Refused):
@@ -232,13 +232,11 @@ def validate_file_filter(*, file_types: list[str] | None, filename_pattern: str 
             allowed = ", ".join(ORDERABLE_TYPES)
             raise FileFilterInvalid(f"fileTypes: '{file_type}' is not an orderable file type ({allowed})")
     pattern = filename_pattern or ""
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise FileFilterInvalid(f"fileNamePattern: at most {MAX_PATTERN_LENGTH} characters")
     if pattern:
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise FileFilterInvalid(f"fileNamePattern: not a regular expression ({exc})") from None
+            user_pattern_check(pattern, max_length=MAX_PATTERN_LENGTH)
+        except PatternRefused as exc:
+            raise FileFilterInvalid(f"fileNamePattern: {exc}") from None
         if connection.vendor == "postgresql":
             # PostgreSQL's regex dialect differs from Python's: it must accept it too.
             try:

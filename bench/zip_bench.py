@@ -96,6 +96,24 @@ class RssWatcher:
         return self.peak / 1024
 
 
+def bench_installation():
+    """Migrates the throw-away database and makes the project `bench` with one member, their
+    bearer token and one dataset: (project, user, token, dataset). Call after django.setup()."""
+    from django.core.management import call_command
+
+    from portal.catalog.models import Dataset
+    from portal.tenancy.models import Membership, Project, Role, User
+    from portal.tenancy.services import token_issue
+
+    call_command("migrate", verbosity=0)
+    project = Project.objects.create(slug="bench", label="Bench")
+    user = User.objects.create_user(email="bench@example.org", password="bench-pass-123")
+    Membership.objects.create(user=user, project=project, role=Role.REGISTERED_USER)
+    token = token_issue(user=user, project=project).raw_key
+    dataset = Dataset.unscoped_objects.create(project=project, ip_id="URN:AIP:DATASET:bench:1:V1", label="B")
+    return project, user, token, dataset
+
+
 def curl(url: str, token: str) -> tuple[int, int, float]:
     out = subprocess.run(
         ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
@@ -167,22 +185,13 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
-
     from orders.models import FileState, OrderDataFile
     from portal.catalog import storage
-    from portal.catalog.models import Dataset, StorageTier
-    from portal.tenancy.models import Membership, Project, Role, User
-    from portal.tenancy.services import token_issue
+    from portal.catalog.models import StorageTier
 
     gunicorn = None
     try:
-        call_command("migrate", verbosity=0)
-        project = Project.objects.create(slug="bench", label="Bench")
-        user = User.objects.create_user(email="bench@example.org", password="bench-pass-123")
-        Membership.objects.create(user=user, project=project, role=Role.REGISTERED_USER)
-        token = token_issue(user=user, project=project).raw_key
-        dataset = Dataset.unscoped_objects.create(project=project, ip_id="URN:AIP:DATASET:bench:1:V1", label="B")
+        project, user, token, dataset = bench_installation()
         total = int(args.gb * 1024**3)
 
         def store(index: int, size: int):

@@ -32,7 +32,7 @@ SOURCES = ("cache", "remote")
 # --- serializers (wire names) ----------------------------------------------------------------
 
 class DeliveryPrepareInputSerializer(serializers.Serializer):
-    catalogId = serializers.CharField(max_length=255)
+    catalogId = serializers.CharField(max_length=255, trim_whitespace=False)
     itemType = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
 
     def validate_itemType(self, value: str) -> str:

@@ -44,10 +44,13 @@ class PackageFile:
 
 
 def order_id_of(catalog_id: str) -> int | None:
+    """The order id of the one canonical form `order-<id>` (ASCII digits, no leading zero), so
+    `order-02` or `order-\u0662` never name order 2 a second time; anything else is None."""
     if not catalog_id.startswith(codes.ORDER_PREFIX):
         return None
     digits = catalog_id[len(codes.ORDER_PREFIX):]
-    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+    canonical = digits.isascii() and digits.isdigit() and digits[:1] != "0" and len(digits) < 19
+    return int(digits) if canonical else None
 
 
 def _check_order_caller(*, project: Project, user, order_id: int, is_admin: bool) -> Order:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portal.tenancy.models import Project
 
-from .models import FileState, Order, OrderDataFile, OrderStatus
+from .models import FINISHED_STATUSES, FileState, Order, OrderDataFile, OrderStatus
 from .transitions import ALLOWED_FROM, Action
 from .tokens import order_token_for
 
@@ -73,8 +73,11 @@ def send_order_mail(order: Order, kind: str) -> None:
 def order_notify(*, project: Project, order_id: int, kind: str) -> bool:
     """Sends the `created` or `ready` mail once (claimed with a compare-and-set)."""
     field = {"created": "created_mail_at", "ready": "ready_mail_at"}[kind]
-    if not Order.objects.filter(project=project, id=order_id, **{f"{field}__isnull": True}).update(
-            **{field: timezone.now()}):
+    # The order may have moved on before the mail task ran: never announce a deleted or
+    # expired order, nor a "ready" one that is not finished any more.
+    statuses = FINISHED_STATUSES if kind == "ready" else set(OrderStatus) - {OrderStatus.DELETED, OrderStatus.EXPIRED}
+    if not Order.objects.filter(project=project, id=order_id, status__in=statuses,
+                                **{f"{field}__isnull": True}).update(**{field: timezone.now()}):
         return False
     order = Order.objects.select_related("owner", "project").get(project=project, id=order_id)
     send_order_mail(order, kind)

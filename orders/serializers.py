@@ -48,8 +48,7 @@ def order_body(order: Order, *, is_admin: bool) -> dict:
 
 class OrderCreateInputSerializer(serializers.Serializer):
     # Length and uniqueness are checked by the service (with REGARDS' 422 codes).
-    label = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=10_000,
-                                  trim_whitespace=True)
+    label = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=True)
     onSuccessUrl = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
 
 

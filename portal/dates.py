@@ -17,7 +17,8 @@ def iso_utc(value: datetime | None, *, timespec: str = "milliseconds") -> str | 
 
 def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
     """An ISO date-time or date (a bare date is its first moment, or its last with
-    `end_of_day`), naive meaning UTC; ValueError when it is neither."""
+    `end_of_day`), naive meaning UTC, returned in UTC; ValueError when it is neither or when
+    it falls outside years 1..9999 in UTC."""
     value = parse_datetime(text) if len(text) > 10 else None
     if value is None:
         day = parse_date(text)
@@ -25,5 +26,8 @@ def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
             raise ValueError(text)
         value = datetime.combine(day, time.max if end_of_day else time.min)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt_timezone.utc)
-    return value
+        return value.replace(tzinfo=dt_timezone.utc)
+    try:  # in UTC: databases take no offset beyond ±15:59, yet `-18:43` parses
+        return value.astimezone(dt_timezone.utc)
+    except OverflowError:
+        raise ValueError(text) from None

@@ -4,15 +4,23 @@ from __future__ import annotations
 import json
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
+from portal.api.connection import client_gone_check
 from portal.api.errors import ApiError
 from portal.api.views import ProjectAPIView
 
 from ..selectors import order_check_caller
 from .stream import STREAM_SLOTS, order_event_stream, parse_since
+
+
+# A client refused for lack of a free stream slot is told to come back after this long.
+STREAMS_RETRY_AFTER_SECONDS = 5
+# One Server-Sent Event as the schema describes each event of the stream.
+SSE_EVENT_SCHEMA = {"type": "object", "properties": {
+    "event": {"type": "string", "enum": ["progress", "files", "end"]}, "data": {"type": "string"},
+    "id": {"type": "string"}, "retry": {"type": "integer"}}}
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -43,17 +51,21 @@ class UserOrderEventsApi(ProjectAPIView):
                                      description="Epoch milliseconds: push files made available since then."),
                     OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False)],
         responses={(200, "text/event-stream"): OpenApiResponse(
-            OpenApiTypes.STR, description="`progress`, `files` and `end` events (JSON data)."),
-                   403: None, 404: None, 503: OpenApiResponse(description="Too many streams open.")},
+            SSE_EVENT_SCHEMA, description="`progress`, `files` and `end` events (JSON data)."),
+                   403: None, 404: None,
+                   503: OpenApiResponse(description="Too many streams open (with `Retry-After`).")},
     )
     def get(self, request, orderId: int):
         project = request.access.project
         order_check_caller(project=project, user=request.user, order_id=orderId, is_admin=request.access.is_admin)
         since = parse_since(request.headers.get("Last-Event-ID")) or parse_since(request.query_params.get("since"))
         if not STREAM_SLOTS.acquire():
-            raise ApiError(503, "TOO_MANY_EVENT_STREAMS", "Too many live streams are open; try again later.")
+            refused = ApiError(503, "TOO_MANY_EVENT_STREAMS", "Too many live streams are open; try again later.")
+            refused.wait = STREAMS_RETRY_AFTER_SECONDS  # sent as Retry-After
+            raise refused
         stream = order_event_stream(project=project, order_id=orderId, is_admin=request.access.is_admin,
-                                    base_url=request.build_absolute_uri("/").rstrip("/"), since=since)
+                                    base_url=request.build_absolute_uri("/").rstrip("/"), since=since,
+                                    client_gone=client_gone_check(request))
         response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events through at once

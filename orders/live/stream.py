@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone as dt_timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from django.conf import settings
 from django.urls import reverse
@@ -96,9 +96,11 @@ def parse_since(raw: str | None) -> datetime | None:
 
 
 def order_event_stream(*, project: Project, order_id: int, is_admin: bool, base_url: str,
-                       since: datetime | None = None) -> Iterator[str]:
+                       since: datetime | None = None,
+                       client_gone: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """Runs after the view returned: every database read re-enters the project scope (never
-    across a `yield`: the next chunk may be pulled in another context)."""
+    across a `yield`: the next chunk may be pulled in another context). Ends as soon as
+    `client_gone()` says the client hung up, which frees its slot."""
     poll = _setting("ORDER_EVENTS_POLL_SECONDS", 1.0)
     heartbeat = _setting("ORDER_EVENTS_HEARTBEAT_SECONDS", 15.0)
     deadline = time.monotonic() + _setting("ORDER_EVENTS_MAX_SECONDS", 600.0)
@@ -108,7 +110,7 @@ def order_event_stream(*, project: Project, order_id: int, is_admin: bool, base_
     last_progress = None
     last_sent = time.monotonic()
     yield f"retry: {int(max(poll, 1.0) * 2000)}\n\n"
-    while True:
+    while not client_gone():
         now = timezone.now()
         event_id = int(now.timestamp() * 1000)
         with project_scope(project):

@@ -153,10 +153,18 @@ def _json_error(request, status_code: int, message: str):
 
 
 def handler400(request, exception=None):
+    if not request.path.startswith("/api"):
+        from django.views.defaults import bad_request
+
+        return bad_request(request, exception)
     return _json_error(request, status.HTTP_400_BAD_REQUEST, "Bad request")
 
 
 def handler403(request, exception=None):
+    if not request.path.startswith("/api"):  # pages (and the admin) answer with an HTML page
+        from django.views.defaults import permission_denied
+
+        return permission_denied(request, exception)
     return _json_error(request, status.HTTP_403_FORBIDDEN, "Forbidden")
 
 

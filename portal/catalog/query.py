@@ -40,6 +40,8 @@ from luqum.tree import (
     Prohibit, Range, SearchField, To, UnknownOperation, Word,
 )
 
+from portal.regex import MAX_USER_PATTERN_LENGTH
+
 MAX_QUERY_LENGTH = 4000
 MAX_DEPTH = 40
 MAX_CLAUSES = 200
@@ -118,6 +120,8 @@ def _word_value(word: Word, any_char: str = ".") -> Value:
     if wildcard and raw.count("*") + raw.count("?") > MAX_WILDCARDS:
         raise QuerySyntaxError("too many wildcards in one term", _pos(word))
     pattern = "^" + "".join(regex) + "$" if wildcard else None
+    if pattern is not None and len(pattern) > MAX_USER_PATTERN_LENGTH:
+        raise QuerySyntaxError(f"wildcard term too long (at most {MAX_USER_PATTERN_LENGTH} characters)", _pos(word))
     return Value(text="".join(text), pattern=pattern, position=_pos(word))
 
 

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "portal.api.strict.NulCharactersRefusedMiddleware",
+    "portal.api.strict.MethodNotAllowedFirstMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -134,8 +136,13 @@ NEARLINE_RESTORE_BANDWIDTH_BPS = env.int("ORDERLY_NEARLINE_BANDWIDTH_BPS", defau
 NEARLINE_RESTORE_FAILURE_RATE = env.float("ORDERLY_NEARLINE_FAILURE_RATE", default=0.0)
 
 # --- Mail -----------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    # Embedded default: each mail is a file under the data dir. Mails carry links with order
+    # tokens, so they are not printed into a process's log.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orderly@localhost")
 
 # --- Celery ---------------------------------------------------------------------------
@@ -176,7 +183,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
@@ -192,11 +199,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "portal.api.schema.add_error_responses"],
 }
 
-# Failed token requests allowed per user and per client address in the window.
+# Failed logins (token endpoint, login pages) allowed per (user, client address) and, higher,
+# per client address in the window; then 429 until the window ends (portal.tenancy.ratelimit).
 TOKEN_RATE_LIMIT_FAILURES = env.int("TOKEN_RATE_LIMIT_FAILURES", default=5)
+TOKEN_RATE_LIMIT_ADDRESS_FAILURES = env.int("TOKEN_RATE_LIMIT_ADDRESS_FAILURES", default=50)
 TOKEN_RATE_LIMIT_WINDOW_SECONDS = env.int("TOKEN_RATE_LIMIT_WINDOW_SECONDS", default=300)
+# Behind a reverse proxy: the header it puts the client's address in (e.g. X-Forwarded-For)
+# and how many trusted proxies append to it. Empty: the socket's peer address.
+CLIENT_ADDRESS_HEADER = env.str("CLIENT_ADDRESS_HEADER", default="")
+CLIENT_ADDRESS_PROXIES = env.int("CLIENT_ADDRESS_PROXIES", default=1)
 # Lifetime of a bearer token issued by the token endpoint or issue_token.
 API_TOKEN_LIFETIME_SECONDS = env.int("API_TOKEN_LIFETIME_SECONDS", default=30 * 24 * 3600)
 
@@ -207,7 +222,8 @@ CACHES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "portal.logs.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 

@@ -1,9 +1,34 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 
-from .models import ApiToken, Membership, Project, User
+from .models import ApiToken, Membership, Project, TenantModel, User
 from .scope import project_scope
 from .selectors import projects_administered_by
+from .services import member_add
+
+
+def users_administered_by(user):
+    """Users the console may show this user: members of the projects they administer."""
+    if user.is_superuser:
+        return User.objects.all()
+    return User.objects.filter(memberships__project__in=projects_administered_by(user)).distinct()
+
+
+def choices_for(request, related_model):
+    """The rows of `related_model` a project admin may pick or filter by (None: no limit)."""
+    if request.user.is_superuser:
+        return None
+    if related_model is Project:
+        return projects_administered_by(request.user)
+    if related_model is User:
+        return users_administered_by(request.user)
+    if issubclass(related_model, TenantModel) or any(
+            f.name == "project" and f.is_relation for f in related_model._meta.get_fields()):
+        manager = getattr(related_model, "unscoped_objects", related_model._default_manager)
+        return manager.filter(project__in=projects_administered_by(request.user))
+    return related_model._default_manager.none()
 
 
 class ProjectScopedAdmin(admin.ModelAdmin):
@@ -19,8 +44,8 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         qs = self.model.unscoped_objects.get_queryset() if hasattr(self.model, "unscoped_objects") \
             else super().get_queryset(request)
         ordering = self.get_ordering(request)
-        if ordering:
-            qs = qs.order_by(*ordering)
+        # Autocomplete pages through this queryset too: always in a stable order.
+        qs = qs.order_by(*ordering) if ordering else qs.order_by("-pk")
         if request.user.is_superuser:
             return qs
         return qs.filter(**{f"{self.project_field}__in": projects_administered_by(request.user)})
@@ -39,9 +64,28 @@ class ProjectScopedAdmin(admin.ModelAdmin):
             return response
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "project" and not request.user.is_superuser:
-            kwargs["queryset"] = projects_administered_by(request.user)
+        # Every choice (project, user, parent row) comes from the admin's own projects.
+        allowed = choices_for(request, db_field.related_model)
+        if allowed is not None:
+            kwargs["queryset"] = allowed
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        allowed = choices_for(request, db_field.related_model)
+        if allowed is not None:
+            kwargs["queryset"] = allowed
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        # A related-field filter lists every row of the related table (other projects
+        # included); list only the values present in the rows this admin sees.
+        scoped = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and "__" not in entry and isinstance(
+                    self.model._meta.get_field(entry), (models.ForeignKey, models.ManyToManyField)):
+                entry = (entry, admin.RelatedOnlyFieldListFilter)
+            scoped.append(entry)
+        return scoped
 
     def _is_project_admin(self, request) -> bool:
         return request.user.is_active and request.user.is_staff and (
@@ -92,6 +136,8 @@ class ReadOnlyTenantInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Superusers and staff with user permissions; a project admin sees their members only."""
+
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_superuser", "is_active"]
     search_fields = ["email", "full_name"]
@@ -101,6 +147,9 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    def get_queryset(self, request):
+        return users_administered_by(request.user).order_by(*self.ordering)
 
 
 @admin.register(Project)
@@ -114,7 +163,9 @@ class ProjectAdmin(admin.ModelAdmin):
             else super().get_queryset(request)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or projects_administered_by(request.user).exists()
+        user = request.user
+        return user.is_active and user.is_staff and (
+            user.is_superuser or projects_administered_by(user).exists())
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
@@ -129,11 +180,42 @@ class ProjectAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
+class MembershipInviteForm(forms.ModelForm):
+    """Adding a member goes by e-mail (their account is made if they have none), never by
+    picking from a list of every user of the installation."""
+
+    email = forms.EmailField(help_text="Their account is created if they have none.")
+
+    class Meta:
+        model = Membership
+        fields = ["project", "role"]
+
+
 @admin.register(Membership)
 class MembershipAdmin(ProjectScopedAdmin):
     list_display = ["user", "project", "role", "created_at"]
     list_filter = ["role", "project"]
     search_fields = ["user__email", "project__slug"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = MembershipInviteForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["email", "project", "role"] if obj is None else ["user", "project", "role", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A membership is re-roled here; moving it to another user or project is a new one.
+        return [] if obj is None else ["user", "project", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        membership = member_add(project=form.cleaned_data["project"], email=form.cleaned_data["email"],
+                                role=form.cleaned_data["role"])
+        obj.pk, obj.user, obj.project, obj.created_at = (membership.pk, membership.user, membership.project,
+                                                         membership.created_at)
 
     def get_queryset(self, request):
         qs = Membership.objects.select_related("user", "project")
@@ -147,8 +229,13 @@ class ApiTokenAdmin(ProjectScopedAdmin):
     list_display = ["prefix", "user", "project", "name", "created_at", "expires_at", "revoked_at"]
     list_filter = ["project"]
     search_fields = ["user__email", "prefix", "name"]
-    readonly_fields = ["key_hash", "prefix", "created_at", "last_used_at"]
+    readonly_fields = ["user", "project", "key_hash", "prefix", "created_at", "last_used_at"]
     actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        # Tokens are issued where their key can be shown once: the token endpoint,
+        # POST /api/v1/tokens or `manage.py issue_token`.
+        return False
 
     def get_queryset(self, request):
         qs = ApiToken.objects.select_related("user", "project")

@@ -7,12 +7,13 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.errors import ApiError
+from portal.api.parsers import BoundedJSONParser
 from portal.api.views import ProjectAPIView
 
 from . import ratelimit
@@ -25,10 +26,6 @@ from .services import token_issue, token_revoke
 class OAuthErrorOutputSerializer(serializers.Serializer):
     error = serializers.CharField()
     error_description = serializers.CharField()
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _basic_client(request) -> tuple[str, str] | None:
@@ -78,7 +75,7 @@ class OAuthTokenApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = [FormParser, MultiPartParser, BoundedJSONParser]
 
     class OAuthTokenInputSerializer(serializers.Serializer):
         grant_type = serializers.CharField(max_length=50)
@@ -105,18 +102,18 @@ class OAuthTokenApi(APIView):
         data = form.validated_data
         if data["grant_type"] != "password":
             return self._oauth_error("unsupported_grant_type", "Only grant_type=password is supported.")
-        keys = (("user", data["username"].strip().lower()), ("ip", _client_ip(request)))
-        if ratelimit.is_blocked(*keys):
+        attempt = ratelimit.LoginAttempt.of(request, data["username"])
+        if ratelimit.is_blocked(attempt):
             return self._oauth_error("too_many_requests", "Too many failed attempts; try again later.",
                                      status.HTTP_429_TOO_MANY_REQUESTS,
-                                     headers={"Retry-After": str(ratelimit.settings.TOKEN_RATE_LIMIT_WINDOW_SECONDS)})
+                                     headers={"Retry-After": str(ratelimit.retry_after_seconds())})
         user = authenticate(request, username=data["username"].strip().lower(), password=data["password"])
         project = project_by_slug(data["scope"])
         access = project_access_for(user=user, project=project) if user and project else None
         if access is None:
-            ratelimit.record_failure(*keys)
+            ratelimit.record_failure(attempt)
             return self._oauth_error("invalid_grant", "Bad credentials for this project.")
-        ratelimit.reset(keys[0])
+        ratelimit.record_success(attempt)
         issued = token_issue(user=user, project=project, name="oauth")
         expires_in = int((issued.token.expires_at - issued.token.created_at).total_seconds())
         return Response({"access_token": issued.raw_key, "token_type": "bearer",
@@ -153,7 +150,7 @@ class TokenListCreateApi(ProjectAPIView):
         name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         lifetimeDays = serializers.IntegerField(min_value=1, max_value=365, required=False, default=30)
 
-    @extend_schema(responses=TokenOutputSerializer(many=True))
+    @extend_schema(responses=inline_serializer("TokenList", {"content": TokenOutputSerializer(many=True)}))
     def get(self, request):
         tokens = ApiToken.objects.filter(user=request.user, project=request.access.project).order_by("-id")
         return Response({"content": [_token_body(t) for t in tokens]})

@@ -21,7 +21,9 @@ def user_is_project_admin(*, user, project: Project) -> bool:
 
 
 def projects_administered_by(user):
-    """Projects whose admin console rows this user may see."""
+    """Projects whose admin console rows this user may see (none for an anonymous visitor)."""
+    if not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
     if user.is_superuser:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user, memberships__role="ADMIN")
