@@ -84,7 +84,9 @@ class ConversionPresetForm(forms.ModelForm):
         # Unique-name validation reads presets: within the chosen project's scope.
         project = self.cleaned_data.get("project") or getattr(self.instance, "project", None)
         if project is None:
-            return super()._post_clean()
+            # No project the admin may use was chosen: the form is invalid already, and without
+            # a project there is no scope to check the unique name in.
+            return None
         with project_scope(project):
             return super()._post_clean()
 
