@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import threading
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from portal.catalog.models import StorageTier
 from portal.catalog.storage import Locator, StorageError, location_for
+from portal.files.chunks import ChunkReader
 from portal.files.ranges import ByteRange
 from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError
 from portal.tenancy.models import Project
@@ -89,35 +89,6 @@ class _ZipFiles:
         return self.locator.problem(place.area, place.key, size, missing=place.missing)
 
 
-class _ChunkReader(io.RawIOBase):
-    """A read-only file over generated chunks (SHA256SUMS); seeks forward by skipping."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks, self._pending, self._pos = chunks, b"", 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            self._pending = next(self._chunks, None)
-            if self._pending is None:
-                self._pending = b""
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        self._pos += n
-        return n
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence != io.SEEK_SET or offset < self._pos:
-            raise io.UnsupportedOperation("forward seeks only")
-        while self._pos < offset and self.read(min(offset - self._pos, CHUNK_SIZE)):
-            pass
-        return self._pos
-
-
 def _sha256sums_chunks(names: Iterator[str], shas: bytes) -> Iterator[bytes]:
     """SHA256SUMS lines (`sha256sum -c` format) for names in archive order, ~64 KiB at a time.
     The archive order is by name, so this equals sha256sums_content of the same pairs."""
@@ -149,7 +120,7 @@ class _Sources:
 
     def __call__(self, index: int, key: object) -> BinaryIO:
         if key == SUMS_KEY:
-            return _ChunkReader(_sha256sums_chunks(map(self.layout.name, range(self.data_count)), self.shas))
+            return ChunkReader(_sha256sums_chunks(map(self.layout.name, range(self.data_count)), self.shas))
         if index < self.data_count and self.direct[index]:
             return self._files.open_direct(self.project, self.shas[32 * index : 32 * index + 32].hex())
         row = self._batch.get(key)

@@ -38,6 +38,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.errors import Unavailable
+from portal.files.chunks import ChunkReader
 from portal.files.ranges import ShortRead, read_range
 
 from .models import StorageTier
@@ -298,26 +299,6 @@ class _ObjectReader(io.RawIOBase):
         super().close()
 
 
-class _ChunkStream(io.RawIOBase):
-    """A read-only file over an iterable of chunks (what an upload reads from)."""
-
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks, self._pending = iter(chunks), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            self._pending = next(self._chunks, b"")
-            if not self._pending:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-
 class _ObjectBackend:
     """The Locator's operations on one S3 bucket/prefix."""
 
@@ -371,7 +352,7 @@ class _ObjectBackend:
 
         try:
             self.bucket.client.upload_fileobj(
-                _ChunkStream(chunks), self.bucket.bucket, self.bucket.name(key),
+                ChunkReader(chunks), self.bucket.bucket, self.bucket.name(key),
                 Config=TransferConfig(multipart_threshold=16 * CHUNK_SIZE, multipart_chunksize=16 * CHUNK_SIZE,
                                       use_threads=False))
         except (Boto3Error, BotoCoreError, ClientError) as exc:
