@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 # Set by the browser tests for Playwright's event loop; never part of a deployment.
 TEST_ONLY_ENV = ("DJANGO_ALLOW_ASYNC_UNSAFE",)
@@ -31,12 +33,6 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +59,7 @@ def _wait_for_health(port: int) -> str | None:
 
 def test_serve_runs_web_worker_and_beat_on_the_embedded_default_and_stops_on_ctrl_c(embedded):
     env, data = embedded
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--concurrency", "1"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -113,7 +109,7 @@ def _still_running(pid: int, start: str) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="walks the process tree in /proc")
 def test_sigterm_stops_everything_serve_started_even_with_a_stuck_request(embedded):
     env, _ = embedded
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--concurrency", "1",
                                "--stop-timeout", "3"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

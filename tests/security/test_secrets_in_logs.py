@@ -6,11 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,15 +16,10 @@ import pytest
 
 from portal.logs import REDACTED, RedactSecretsFilter, redact
 from portal.management.commands.serve import web_command
+from tests.conftest import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "tok3n-S3CRET-value"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _embedded_env(tmp_path) -> dict:
@@ -48,19 +41,12 @@ SECRET_URLS = [
 
 
 def test_the_served_access_log_redacts_tokens(tmp_path):
-    port = _free_port()
+    port = free_port()
     command = web_command(host="127.0.0.1", port=port, workers=1, threads=4)
     server = subprocess.Popen(command, cwd=ROOT, env=_embedded_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server never answered"
-                time.sleep(0.3)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         for url in SECRET_URLS:
             request = urllib.request.Request(f"http://127.0.0.1:{port}{url}", headers={
                 "Authorization": f"Bearer {SECRET}", "Referer": f"http://x/?orderToken={SECRET}"})

@@ -15,11 +15,11 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
 from portal.management.commands.serve import WEB_THREADS, WEB_WORKERS, web_command
+from tests.conftest import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = 20
@@ -49,12 +49,6 @@ SETUP = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stalled_reader(port: int, path: str, token: str) -> socket.socket:
     """Starts a download, reads its first bytes, then reads nothing more."""
     sock = socket.socket()
@@ -74,19 +68,12 @@ def test_stalled_downloads_leave_the_server_answering(tmp_path):
                            timeout=300)
     assert setup.returncode == 0, setup.stderr
     target = json.loads(setup.stdout.strip().splitlines()[-1])
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(web_command(host="127.0.0.1", port=port), cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     readers = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server never answered"
-                time.sleep(0.3)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         for _ in range(READERS):
             readers.append(_stalled_reader(port, target["path"], target["token"]))
         for reader in readers:  # every download is under way (and stalls once buffers are full)

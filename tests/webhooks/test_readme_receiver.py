@@ -14,6 +14,7 @@ import urllib3
 
 from portal.webhooks.models import WebhookEndpoint
 from portal.webhooks.services import webhook_endpoint_ping
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,15 +26,9 @@ def _readme_receiver() -> str:
     return block
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.django_db
 def test_the_readme_receiver_verifies_a_delivery(member, private_hooks, run_tasks, tmp_path):
-    port = _free_port()
+    port = free_port()
     script = tmp_path / "receiver.py"
     script.write_text(_readme_receiver())
     response = member.client.post("/api/v1/webhooks", {"url": f"http://127.0.0.1:{port}/",
