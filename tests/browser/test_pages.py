@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from orders import build, progress, services
 from orders.models import Order, OrderDataFile, SubOrder, SubOrderState
@@ -32,16 +33,16 @@ def test_search_add_to_basket_create_order_and_see_it(transactional_db, page, li
     # A malformed query: the error and its position, no crash.
     page.fill("input[name=q]", 'label:"open')
     page.click("form >> text=Search")
-    assert "Invalid query at position" in page.locator("#query-error").inner_text()
+    expect(page.locator("#query-error")).to_contain_text("Invalid query at position")
 
     page.fill("input[name=q]", "dataset:\"Optical scenes\"")
     page.click("form >> text=Search")
-    assert "4 data objects match" in page.locator("#result-count").inner_text()
+    expect(page.locator("#result-count")).to_contain_text("4 data objects match")
     page.locator(f'tr[data-ip-id="{objects[1].ip_id}"] button').click()
-    assert "Added 1 object to your basket." in page.locator(".messages").inner_text()
+    expect(page.locator(".messages")).to_contain_text("Added 1 object to your basket.")
 
     page.click("header >> text=Basket")
-    assert "1 object, 1 file" in page.locator("#basket-totals").inner_text()
+    expect(page.locator("#basket-totals")).to_contain_text("1 object, 1 file")
     page.fill("#id_label", "From the browser")
     page.click("#create-order button")
     page.wait_for_url(re.compile(r"/projects/alpha/orders/\d+/$"))
@@ -51,7 +52,7 @@ def test_search_add_to_basket_create_order_and_see_it(transactional_db, page, li
     assert order.label == "From the browser"
 
     page.click("text=← Orders")
-    assert "From the browser" in page.locator("#orders").inner_text()
+    expect(page.locator("#orders")).to_contain_text("From the browser")
     page.screenshot(path=_shot_path(tmp_path, "order-history.png"), full_page=True)
 
 

@@ -3,10 +3,13 @@ page (the secret is shown once), sends a test ping and sees it in the recent del
 the order page the Extend button moves the expiration date and the history shows it."""
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from orders.models import Order, OrderEvent
 from portal.webhooks.models import WebhookEndpoint, WebhookMessage
@@ -22,11 +25,14 @@ def test_manage_webhooks_on_the_settings_page(transactional_db, page, live_serve
     login(member.user.email)
     page.goto(f"{live_server.url}/projects/alpha/")
     page.click("header >> text=Webhooks")
-    assert page.locator("#no-endpoints").is_visible()
+    # A click does not wait for the next page to load: `expect` retries until it has.
+    page.wait_for_url(re.compile(r"/settings/webhooks/$"))
+    expect(page.locator("#no-endpoints")).to_be_visible()
     page.fill("#id_url", "http://127.0.0.1:9/receiver")
     page.uncheck("input[value='order.waiting_for_user']")
     page.fill("#id_description", "lab receiver")
     page.click("#webhook-create button")
+    expect(page.locator("#secret")).to_be_visible()  # the response is shown, so the row is committed
     endpoint = WebhookEndpoint.unscoped_objects.get(project=project)
     assert page.locator("#secret").inner_text() == endpoint.secret
     assert "order.waiting_for_user" not in endpoint.events and "order.created" in endpoint.events
@@ -34,12 +40,13 @@ def test_manage_webhooks_on_the_settings_page(transactional_db, page, live_serve
     page.goto(f"{live_server.url}/projects/alpha/settings/webhooks/")
     assert page.locator("#secret").count() == 0 and endpoint.secret not in page.content()
     page.click("text=Send a test ping")
-    assert "Ping queued" in page.locator(".messages").inner_text()
+    expect(page.locator(".messages")).to_contain_text("Ping queued")
     message = WebhookMessage.unscoped_objects.get(endpoint=endpoint)
     assert message.event_type == "ping"
     assert message.msg_id in page.locator(f'section[data-endpoint-id="{endpoint.pk}"] table').inner_text()
     page.click("text=Delete")
-    assert "Webhook endpoint deleted." in page.locator(".messages").inner_text()
+    # the page before had a message too ("Ping queued"): wait for the new one
+    expect(page.locator(".messages")).to_contain_text("Webhook endpoint deleted.")
     assert not WebhookEndpoint.unscoped_objects.exists()
 
 
@@ -53,7 +60,7 @@ def test_extend_from_the_order_page(transactional_db, page, live_server, login, 
     assert "Extend" in page.locator("#expiry-notice").inner_text()
     before = reload(order).expiration_date
     page.click("form[data-rel=extend] button")
-    assert "Order extended" in page.locator(".messages").inner_text()
+    expect(page.locator(".messages")).to_contain_text("Order extended")
     assert reload(order).expiration_date > before
     assert "Extended" in page.locator("#order-history").inner_text()
     assert OrderEvent.unscoped_objects.filter(order_id=order.pk, kind="extended").count() == 1
