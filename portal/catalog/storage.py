@@ -39,7 +39,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.errors import Unavailable
 from portal.files.chunks import ChunkReader
-from portal.files.ranges import ShortRead, read_range
+from portal.files.ranges import read_range
 
 from .models import StorageTier
 
