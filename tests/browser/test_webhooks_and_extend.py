@@ -4,7 +4,6 @@ the order page the Extend button moves the expiration date and the history shows
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 
 import pytest
