@@ -284,6 +284,10 @@ ORDER_EVENTS_MAX_STREAMS = env.int("ORDER_EVENTS_MAX_STREAMS", default=8)
 # --- Webhooks (portal.webhooks) ---------------------------------------------------------
 # Allow http:// and hosts on loopback/private/link-local networks (tests, intranets only).
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Fernet keys (comma-separated, `Fernet.generate_key()`) sealing endpoints' signing secrets at
+# rest: the first seals, every one opens (rotate: prepend a new key, `manage.py
+# webhook_secrets_reseal`, drop the old). Empty: one key derived from SECRET_KEY.
+WEBHOOK_SECRET_KEYS = env.list("WEBHOOK_SECRET_KEYS", default=[])
 # Connect and read timeout of one delivery attempt.
 WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
 # Waits before each retry of a failed delivery; after the last one the endpoint is disabled.

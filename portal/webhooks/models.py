@@ -9,14 +9,16 @@ from django.db import models
 
 from portal.tenancy.models import TenantModel
 
+from . import signing
+
 
 class WebhookEndpoint(TenantModel):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     events = models.JSONField(default=list, help_text="Event types sent to this endpoint.")
-    # `whsec_<base64>`; needed in clear to sign (like any HMAC key), shown to the owner once.
-    secret = models.CharField(max_length=100)
+    # The `whsec_<base64>` signing secret, sealed (signing.secret_seal): read and set it as `secret`.
+    sealed_secret = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when a message exhausted its retries: nothing more is sent until re-created.
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -32,6 +34,15 @@ class WebhookEndpoint(TenantModel):
     @property
     def is_active(self) -> bool:
         return self.disabled_at is None
+
+    @property
+    def secret(self) -> str:
+        """The signing secret in clear (signing.SecretUnreadable when no configured key opens it)."""
+        return signing.secret_open(self.sealed_secret)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.sealed_secret = signing.secret_seal(value)
 
 
 class MessageStatus(models.TextChoices):

@@ -80,6 +80,19 @@ def webhook_endpoint_create(*, project: Project, owner, url: str, event_types: I
 
 
 @transaction.atomic
+def webhook_secrets_reseal() -> int:
+    """Every endpoint's secret (all projects: an operator's key rotation) sealed under the first
+    key of WEBHOOK_SECRET_KEYS; all or nothing (SecretUnreadable when a key that sealed one is gone)."""
+    endpoints = WebhookEndpoint.unscoped_objects.select_for_update().only("pk", "sealed_secret").order_by("pk")
+    count = 0
+    for endpoint in endpoints:
+        WebhookEndpoint.unscoped_objects.filter(pk=endpoint.pk).update(
+            sealed_secret=signing.secret_reseal(endpoint.sealed_secret))
+        count += 1
+    return count
+
+
+@transaction.atomic
 def webhook_endpoint_delete(*, project: Project, endpoint: WebhookEndpoint) -> None:
     WebhookEndpoint.objects.filter(project=project, pk=endpoint.pk).delete()
 
@@ -217,9 +230,14 @@ def webhook_message_send(*, message_id: int) -> str:
         _send_next_on_commit(message)
         return "endpoint-disabled"
     at = timezone.now()
-    headers = signing.signed_headers(secret=endpoint.secret, msg_id=message.msg_id, payload=message.payload, at=at)
     started = time.monotonic()
-    answer = network.post(endpoint.url, body=message.payload.encode(), headers=headers, timeout=_timeout())
+    try:
+        headers = signing.signed_headers(secret=endpoint.secret, msg_id=message.msg_id, payload=message.payload,
+                                         at=at)
+    except signing.SecretUnreadable as exc:  # logged as a failed attempt; retried (the key may come back)
+        answer = network.Answer(None, exc.message)
+    else:
+        answer = network.post(endpoint.url, body=message.payload.encode(), headers=headers, timeout=_timeout())
     duration_ms = int((time.monotonic() - started) * 1000)
     number = message.attempts + 1
     delays = retry_delays()
