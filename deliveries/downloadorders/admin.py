@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from portal.errors import DomainError
-from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
+from portal.tenancy.admin import ProjectScopedAdmin, ProjectScopedModelForm, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
 from .. import conversions
@@ -75,20 +75,10 @@ class DownloadOrderAdmin(ProjectScopedAdmin):
                           messages.SUCCESS if rebuilt else messages.INFO)
 
 
-class ConversionPresetForm(forms.ModelForm):
+class ConversionPresetForm(ProjectScopedModelForm):
     class Meta:
         model = ConversionPreset
         fields = ["project", "name", "description", "steps"]
-
-    def _post_clean(self):
-        # Unique-name validation reads presets: within the chosen project's scope.
-        project = self.cleaned_data.get("project") or getattr(self.instance, "project", None)
-        if project is None:
-            # No project the admin may use was chosen: the form is invalid already, and without
-            # a project there is no scope to check the unique name in.
-            return None
-        with project_scope(project):
-            return super()._post_clean()
 
     def clean_steps(self):
         try:

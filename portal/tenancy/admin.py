@@ -31,6 +31,21 @@ def choices_for(request, related_model):
     return related_model._default_manager.none()
 
 
+class ProjectScopedModelForm(forms.ModelForm):
+    """The admin's form of a tenant-owned row: model validation (unique constraints read the
+    scoped default manager) runs in the scope of the project chosen in the form, so adding a
+    row checks its uniqueness inside that project, not outside any scope."""
+
+    def _post_clean(self):
+        project = self.cleaned_data.get("project") or getattr(self.instance, "project", None)
+        if project is None:
+            # No project the admin may use was chosen: the form is invalid already, and without
+            # a project there is no scope to check the unique name in.
+            return None
+        with project_scope(project):
+            return super()._post_clean()
+
+
 class ProjectScopedAdmin(admin.ModelAdmin):
     """Admin for tenant-owned rows: a project ADMIN who is staff sees only their projects.
 
@@ -39,6 +54,7 @@ class ProjectScopedAdmin(admin.ModelAdmin):
     """
 
     project_field = "project"
+    form = ProjectScopedModelForm
 
     def get_queryset(self, request):
         qs = self.model.unscoped_objects.get_queryset() if hasattr(self.model, "unscoped_objects") \

@@ -1,6 +1,8 @@
 """Admin console: download orders per project with their targets and delivery, the rebuild
 action, and the presets editor (steps checked; a saved preset is usable by the API)."""
 from deliveries.downloadorders.models import ConversionPreset, DownloadOrderEvent
+from portal.tenancy.models import Role, User
+from tests.factories import MembershipFactory
 from tests.conftest import make_member
 from tests.deliveries.test_admin import console  # noqa: F401 - a staff ADMIN of `project`, logged in
 
@@ -45,3 +47,17 @@ def test_presets_are_edited_with_checked_steps_and_used_by_the_api(console, memb
     obj = make_object(member.project, files=[raw("a.png", b"p" * 10)])
     response = create(member, body([obj.ip_id], individual={obj.ip_id: {"presets": ["web"]}}))
     assert response.status_code == 201 and response.json()["has_conversions"] is True
+
+
+def test_a_preset_name_is_unique_within_the_chosen_project_only(console, member, other_project):
+    # The console admin administers both projects: uniqueness is checked in the chosen one's scope.
+    MembershipFactory(user=User.objects.get(is_staff=True), project=other_project, role=Role.ADMIN)
+    steps = '[{"type": "fileExtension", "value": "jpg"}]'
+    for project in (member.project, other_project):
+        added = console.post("/admin/deliveries/conversionpreset/add/", {
+            "project": project.pk, "name": "web", "description": "", "steps": steps})
+        assert added.status_code == 302, added.content
+    again = console.post("/admin/deliveries/conversionpreset/add/", {
+        "project": member.project.pk, "name": "web", "description": "again", "steps": steps})
+    assert again.status_code == 200 and b"already exists" in again.content
+    assert ConversionPreset.unscoped_objects.filter(name="web").count() == 2
