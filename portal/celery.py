@@ -3,7 +3,10 @@ import os
 
 from celery import Celery
 
+from portal import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.base")
+broker.install()  # the embedded broker writes messages atomically
 
 app = Celery("orderly")
 app.config_from_object("django.conf:settings", namespace="CELERY")
