@@ -6,12 +6,12 @@ from datetime import datetime, time, timezone as dt_timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 
-def iso_utc(value: datetime | None, *, timespec: str = "milliseconds") -> str | None:
+def iso_utc(value: datetime | str | None, *, timespec: str = "milliseconds") -> str | None:
     """`2026-03-02T10:04:05.123Z`: UTC with `Z`, to the millisecond as REGARDS writes dates
     (`timespec` as for `datetime.isoformat`: "seconds" for metalink, "microseconds" for
-    deliveries)."""
-    if value is None:
-        return None
+    deliveries). A str is a date the database already wrote this way (orders.selectors.IsoUtc)."""
+    if value is None or isinstance(value, str):
+        return value
     return value.astimezone(dt_timezone.utc).replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 
 

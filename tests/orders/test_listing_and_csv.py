@@ -50,6 +50,23 @@ def test_user_list_is_theirs_newest_first_without_deleted(member, project):
     assert [item["content"]["id"] for item in second["content"]] == [mine[0].pk]
 
 
+def test_listed_orders_read_as_the_order_itself_dates_to_the_millisecond(member, project):
+    # PostgreSQL formats a list's dates and aggregates its tasks in SQL; the body of one order is
+    # made in Python: both must say the same, truncated (not rounded) to the millisecond.
+    order = _orders(project, member.user, 1, tasks=3)[0]
+    Order.unscoped_objects.filter(pk=order.pk).update(
+        creation_date=datetime(2026, 3, 2, 10, 4, 5, 123999, tzinfo=timezone.utc),
+        expiration_date=datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        status_date=datetime(2026, 3, 2, 12, 0, tzinfo=timezone(timedelta(hours=5))))
+    listed = member.client.get(ORDERS_URL).json()["content"][0]
+    alone = member.client.get(f"{ORDERS_URL}/{order.pk}").json()
+    assert listed == alone
+    assert listed["content"]["creationDate"] == "2026-03-02T10:04:05.123Z"
+    assert listed["content"]["expirationDate"] == "2026-12-31T23:59:59.999Z"
+    assert listed["content"]["statusDate"] == "2026-03-02T07:00:00.000Z"
+    assert [t["datasetLabel"] for t in listed["content"]["datasetTasks"]] == ["ds0", "ds1", "ds2"]
+
+
 def test_user_list_query_count_is_flat(member, project):
     def queries_for_list() -> int:
         with CaptureQueriesContext(connection) as ctx:
