@@ -114,7 +114,7 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
         "catalogId": delivery.catalog_id, "id": artifact.pk, "itemKey": artifact.item_key,
         "artifactType": artifact.artifact_type, "metaData": json.dumps(artifact.meta_data, sort_keys=True),
         "url": _cache_url(project_slug, artifact), "size": artifact.size,
-        "hash": {"algorithm": codes.HASH_ALGORITHM, "hash": artifact.sha256}, "signature": artifact.signature,
+        "hash": {"algorithm": codes.HASH_ALGORITHM, "hash": artifact.sha256}, "signature": signing.artifact_signature(artifact),
         "isExecutable": artifact.is_executable, "arguments": artifact.arguments,
     }
     # `remote`: files straight from catalog storage; the archive exists only in the cache.
@@ -206,14 +206,21 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
         headers = {
             "X-Checksum-SHA256": artifact.sha256,
             "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
-            "X-Signature-Ed25519": artifact.signature,
+            "X-Signature-Ed25519": signing.artifact_signature(artifact),
         }
+        # A file stored only inside the package is the range of the package that holds it.
+        base = artifact.archive_offset or 0
+
+        def stream(byte_range):
+            start, length = (byte_range.start, byte_range.length) if byte_range else (0, artifact.size)
+            return locator.read_range(storage.DELIVERY_CACHE, key, base + start, length)
+
         try:
             return ranged_file_response(
                 request, size=artifact.size, etag=f'"{artifact.sha256}"', content_type=artifact.mime_type,
-                stream=lambda byte_range: locator.read_range(storage.DELIVERY_CACHE, key, byte_range.start,
-                                                             byte_range.length),
-                open_whole=lambda: locator.open(storage.DELIVERY_CACHE, key),
+                stream=stream,
+                open_whole=(lambda: locator.open(storage.DELIVERY_CACHE, key)) if artifact.archive_offset is None
+                else None,
                 filename=artifact.meta_data.get("filename") or Path(artifact.path).name, headers=headers)
         except OSError:  # freed meanwhile
             raise gone from None
