@@ -1,9 +1,14 @@
 """Building a delivery's package in the delivery cache (run by the Celery task).
 
     claim (compare-and-set, a fresh token) -> reserve cache space (evicting the oldest done
-    deliveries, or `DELIVERY.packageTooLarge`) -> copy every file while hashing it (NEARLINE
-    ones restored first; a SHA-256 that differs from the catalog's is `DELIVERY.notVerified`)
-    -> write the zip of the whole package from its layout -> artifacts, signed -> done.
+    deliveries, or `DELIVERY.packageTooLarge`) -> restore NEARLINE files into the cache ->
+    write the zip of the whole package in one pass, reading every ONLINE file once from its
+    storage while hashing it (a SHA-256 that differs from the catalog's is
+    `DELIVERY.notVerified`) -> artifacts, in batches -> done.
+
+An ONLINE file's artifact is a byte range of the package (`archive_offset`): its bytes are
+stored once, in the zip. Artifacts store their SHA-256; their signatures are made when they
+are read (`signing.artifact_signature`).
 
 Every write of the worker is conditional on its claim token: a delivery deleted, rebuilt or
 taken over meanwhile makes the worker stop at its next progress report. Files are stored
@@ -18,6 +23,8 @@ import logging
 import time
 import uuid
 from datetime import timedelta
+from itertools import islice
+from typing import Iterable
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,7 +36,7 @@ from portal.catalog.models import StorageTier
 from portal.errors import Failed
 from portal.tenancy.models import Project
 
-from . import codes, selectors, services, signing
+from . import codes, selectors, services
 from .downloadorders.codes import TARGET_KIND as DOWNLOAD_ORDER_KIND
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
 from .transitions import Action, delivery_transition
@@ -54,7 +61,7 @@ class LostClaim(Exception):
     """The delivery was deleted, rebuilt or taken over by another worker."""
 
 
-class _Worker:
+class Worker:
     def __init__(self, project: Project, delivery: Delivery, token: str):
         self.project, self.delivery, self.token = project, delivery, token
         self.prepared = 0
@@ -90,6 +97,9 @@ class _Worker:
                                    where={"claim_token": self.token}, **fields)
 
 
+_Worker = Worker  # its former name
+
+
 def _archive_filename(catalog_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in catalog_id) + ".zip"
 
@@ -100,30 +110,76 @@ def _plan(files: list[selectors.PackageFile]) -> tuple[dict[int, str], list[tupl
     return names, sorted((name, i) for i, name in names.items())
 
 
-def _file_key(folder: str, name: str) -> str:
+def file_key(folder: str, name: str) -> str:
+    """Where a file of the package stored on its own is, in the DELIVERY_CACHE area."""
     return f"{folder}/{FILES_DIR}/{name}"
 
 
 def _layout(files, order, folder: str) -> ZipLayout:
+    """The package's zip: entries by name, each file read from where it is when written
+    (ONLINE: its storage, verified on the way; NEARLINE: its restored, verified copy)."""
     locator = storage.Locator()
 
-    def opener(key: str):
-        return lambda: locator.open(storage.DELIVERY_CACHE, key)
+    def opener(index: int, key: int):
+        package_file = files[key]
+        if package_file.tier == StorageTier.NEARLINE:
+            return locator.open(storage.DELIVERY_CACHE, file_key(folder, names_by_index[key]))
+        return _VerifiedReader(open_online(package_file), package_file)
 
-    entries = [ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256,
-                        opener=opener(_file_key(folder, name))) for name, i in order]
+    names_by_index = {i: name for name, i in order if files[i].tier == StorageTier.NEARLINE}
+    entries = [ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256, key=i)
+               for name, i in order]
     sums = sha256sums_content((name, files[i].sha256) for name, i in order)
     entries.append(ZipEntry.from_bytes(SUMS_NAME, sums))
     entries.sort(key=lambda e: e.name.encode("utf-8"))
-    return ZipLayout(entries)
+    return ZipLayout(entries, opener=opener)
 
 
-def _copy_online(worker: _Worker, package_file, key: str) -> None:
+def open_online(package_file):
+    """An ONLINE file's bytes from its storage, or `DELIVERY.notExist`."""
     try:
         source = storage.open_online(package_file)
         source.peek(1)  # a missing object fails here (its first GET)
     except (OSError, storage.StorageError) as exc:
         raise PrepareFailed(codes.NOT_EXIST, f"{package_file.filename} is missing from storage") from exc
+    return source
+
+
+class _VerifiedReader:
+    """A source read by the zip writer, hashed as it is read: its last byte read, its SHA-256
+    and size must be the catalog's (`DELIVERY.notVerified`), before the bytes leave the zip."""
+
+    def __init__(self, source, package_file):
+        self._source, self._file = source, package_file
+        self._digest, self._read = hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._source.read(n)
+        self._digest.update(chunk)
+        self._read += len(chunk)
+        if self._read >= self._file.size:
+            if self._read != self._file.size or self._source.read(1) or \
+                    self._digest.hexdigest() != self._file.sha256:
+                raise PrepareFailed(codes.NOT_VERIFIED, f"{self._file.filename}: its SHA-256 does not match "
+                                                        "the catalog's (the stored file is corrupt)")
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise OSError("a package source is read from its first byte")
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def copy_online(worker: Worker, package_file, key: str) -> None:
+    """An ONLINE file copied (and verified) into the cache on its own (download orders)."""
+    source = open_online(package_file)
 
     def verified_chunks():
         digest, size = hashlib.sha256(), 0
@@ -142,7 +198,7 @@ def _copy_online(worker: _Worker, package_file, key: str) -> None:
     storage.Locator().write(storage.DELIVERY_CACHE, key, verified_chunks())
 
 
-def _restore_nearline(worker: _Worker, package_file, key: str) -> None:
+def _restore_nearline(worker: Worker, package_file, key: str) -> None:
     try:
         storage.restore_nearline(package_file, area=storage.DELIVERY_CACHE, key=key)
     except storage.RestoreFailed as exc:
@@ -152,12 +208,13 @@ def _restore_nearline(worker: _Worker, package_file, key: str) -> None:
     worker.prepared += package_file.size
 
 
-def _write_archive(worker: _Worker, layout: ZipLayout, key: str) -> str:
+def write_archive(worker: Worker, layout: ZipLayout, key: str) -> str:
+    """Writes the zip (every byte counted as prepared); returns its SHA-256."""
     digest = hashlib.sha256()
 
     def archive_chunks():
         written = 0
-        for chunk in layout.iter_range(0, len(layout) - 1):
+        for chunk in layout.iter_range(0, len(layout) - 1, chunk_size=CHUNK):
             digest.update(chunk)
             written += len(chunk)
             worker.prepared += len(chunk)
@@ -173,7 +230,7 @@ def _write_archive(worker: _Worker, layout: ZipLayout, key: str) -> str:
     return digest.hexdigest()
 
 
-def _reserve(worker: _Worker, footprint: int, archive_size: int) -> None:
+def reserve(worker: Worker, footprint: int, archive_size: int) -> None:
     project = worker.project
     with transaction.atomic():
         # One reservation at a time per project: the project row is the cache's lock.
@@ -191,33 +248,60 @@ def _reserve(worker: _Worker, footprint: int, archive_size: int) -> None:
         worker.reported, worker.reported_at = worker.prepared, time.monotonic()
 
 
-def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size: int) -> None:
+ARTIFACT_BATCH = 1000
+
+
+def finish(worker: Worker, *, archive_sha: str, archive_size: int, entries: int,
+           file_artifacts: Iterable[DeliveryArtifact]) -> None:
+    """Records the artifacts (the archive, then `file_artifacts` in batches, from a generator:
+    never a list of a million rows) and marks the delivery done, in one transaction."""
     project, delivery = worker.project, worker.delivery
-    generation_prefix = f"g{delivery.generation}"
-    artifacts = [DeliveryArtifact(
+    archive = DeliveryArtifact(
         project=project, delivery=delivery, item_key=codes.ARCHIVE_ITEM_KEY,
-        artifact_type=codes.ARCHIVE_ARTIFACT_TYPE, path=f"{generation_prefix}/{ARCHIVE_NAME}", size=archive_size,
-        sha256=archive_sha, signature=signing.sign_sha256(archive_sha), mime_type="application/zip",
-        meta_data={"filename": _archive_filename(delivery.catalog_id), "entries": len(files) + 1,
-                   "contentType": "application/zip"})]
-    for name, i in order:
-        f = files[i]
-        artifacts.append(DeliveryArtifact(
-            project=project, delivery=delivery, item_key=name, artifact_type=f.data_type,
-            path=f"{generation_prefix}/{FILES_DIR}/{name}", size=f.size, sha256=f.sha256,
-            signature=signing.sign_sha256(f.sha256), product_id=f.product_id, md5=f.checksum, tier=f.tier,
-            mime_type=f.mime_type,
-            meta_data={"filename": name, "productId": f.product_id, "dataType": f.data_type,
-                       "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier}))
+        artifact_type=codes.ARCHIVE_ARTIFACT_TYPE, path=f"g{delivery.generation}/{ARCHIVE_NAME}", size=archive_size,
+        sha256=archive_sha, signature="", mime_type="application/zip",
+        meta_data={"filename": _archive_filename(delivery.catalog_id), "entries": entries,
+                   "contentType": "application/zip"})
     now = timezone.now()
     with transaction.atomic():
         # Artifacts first: the `delivery.done` webhook written by the transition shows them (a lost
         # claim rolls them back).
         DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
-        DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
+        archive.save(force_insert=True)
+        rows = iter(file_artifacts)
+        while batch := list(islice(rows, ARTIFACT_BATCH)):
+            DeliveryArtifact.objects.bulk_create(batch)
         if not worker.transition(Action.FINISH, progress=100, bytes_prepared=worker.total, done_at=now,
                                  heartbeat_at=now, expires_at=now + timedelta(days=project.delivery_lifetime_days)):
             raise LostClaim()
+
+
+def file_artifact(worker: Worker, package_file, name: str, *, path: str,
+                  archive_offset: int | None = None) -> DeliveryArtifact:
+    """The artifact row of one file of the package (signed when read)."""
+    f = package_file
+    return DeliveryArtifact(
+        project=worker.project, delivery=worker.delivery, item_key=name, artifact_type=f.data_type, path=path,
+        archive_offset=archive_offset, size=f.size, sha256=f.sha256, signature="", product_id=f.product_id,
+        md5=f.checksum, tier=f.tier, mime_type=f.mime_type,
+        meta_data={"filename": name, "productId": f.product_id, "dataType": f.data_type, "mimeType": f.mime_type,
+                   "md5": f.checksum, "tier": f.tier})
+
+
+def _package_artifacts(worker: Worker, files, layout: ZipLayout):
+    """One artifact per file, in name order: NEARLINE ones are their restored copy, ONLINE ones
+    the range of the package that holds their bytes."""
+    generation_prefix = f"g{worker.delivery.generation}"
+    archive_path = f"{generation_prefix}/{ARCHIVE_NAME}"
+    for index in range(layout.entry_count):
+        key = layout.key(index)
+        if key is None:  # SHA256SUMS: in the zip only
+            continue
+        f, name = files[key], layout.name(index)
+        if f.tier == StorageTier.NEARLINE:
+            yield file_artifact(worker, f, name, path=f"{generation_prefix}/{FILES_DIR}/{name}")
+        else:
+            yield file_artifact(worker, f, name, path=archive_path, archive_offset=layout.data_span(index)[0])
 
 
 def delivery_build(*, project: Project, delivery_id: int, generation: int) -> str:
@@ -229,7 +313,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
                                progress=0, bytes_prepared=0, updated_at=timezone.now()):
         return "skipped"
     delivery = Delivery.objects.get(project=project, id=delivery_id)
-    worker = _Worker(project, delivery, token)
+    worker = Worker(project, delivery, token)
     folder = services.generation_key(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
     started = time.monotonic()
     try:
@@ -241,20 +325,19 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
         names, order = _plan(files)
         layout = _layout(files, order, folder)
         archive_size = len(layout)
-        worker.total = sum(f.size for f in files) + archive_size
-        _reserve(worker, worker.total, archive_size)
+        # The cache holds the zip, and NEARLINE files on their own too (restored before the zip).
+        nearline = [(name, i) for name, i in order if files[i].tier == StorageTier.NEARLINE]
+        worker.total = sum(files[i].size for _, i in nearline) + archive_size
+        reserve(worker, worker.total, archive_size)
         # Whatever an interrupted run of this preparation left is started over.
         services.remove_tree(folder)
-        for name, i in order:
-            target = _file_key(folder, name)
-            if files[i].tier == StorageTier.NEARLINE:
-                _restore_nearline(worker, files[i], target)
-            else:
-                _copy_online(worker, files[i], target)
+        for name, i in nearline:
+            _restore_nearline(worker, files[i], file_key(folder, name))
             worker.report_file_done()
-        archive_sha = _write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
+        archive_sha = write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
         worker.report(force=True)
-        _finish(worker, files, names, order, archive_sha, archive_size)
+        finish(worker, archive_sha=archive_sha, archive_size=archive_size, entries=len(files) + 1,
+               file_artifacts=_package_artifacts(worker, files, layout))
         log.info("delivery %s of %s: %d files, %d bytes in %.1f s", delivery.catalog_id, project.slug,
                  len(files), worker.total, time.monotonic() - started)
         return DeliveryStatus.DONE
@@ -270,7 +353,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
         return "skipped"
 
 
-def _fail(worker: _Worker, code: str, message: str, folder: str) -> None:
+def _fail(worker: Worker, code: str, message: str, folder: str) -> None:
     if worker.transition(Action.FAIL, error_code=code, error_message=message[:2000], claim_token="",
                          bytes_to_prepare=0, heartbeat_at=timezone.now()):
         services.remove_tree(folder)
