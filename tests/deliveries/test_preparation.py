@@ -189,8 +189,8 @@ def test_a_delivery_deleted_mid_preparation_stops_the_worker_and_frees_its_files
     delivery = delivery_row(member.project, obj.ip_id)
     real_open = preparation.open_online
 
-    def open_then_delete(package_file):
-        source = real_open(package_file)
+    def open_then_delete(package_file, *args):
+        source = real_open(package_file, *args)
         with project_scope(member.project):
             services.delivery_delete(project=member.project, delivery=delivery_row(member.project, obj.ip_id))
         return source
