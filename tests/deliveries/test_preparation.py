@@ -187,7 +187,7 @@ def test_a_delivery_deleted_mid_preparation_stops_the_worker_and_frees_its_files
     obj = make_object(member.project, files=[(DataType.RAWDATA, 500)] * 3)
     prepare(member, obj.ip_id)
     delivery = delivery_row(member.project, obj.ip_id)
-    real_open = preparation.open_online
+    real_open = preparation.open_local
 
     def open_then_delete(package_file, *args):
         source = real_open(package_file, *args)
@@ -195,7 +195,7 @@ def test_a_delivery_deleted_mid_preparation_stops_the_worker_and_frees_its_files
             services.delivery_delete(project=member.project, delivery=delivery_row(member.project, obj.ip_id))
         return source
 
-    monkeypatch.setattr(preparation, "open_online", open_then_delete)
+    monkeypatch.setattr(preparation, "open_local", open_then_delete)
     with project_scope(member.project):
         assert preparation.delivery_build(project=member.project, delivery_id=delivery.pk, generation=1) == "skipped"
     assert delivery_row(member.project, obj.ip_id).status == DeliveryStatus.DELETE
