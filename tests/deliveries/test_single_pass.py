@@ -133,3 +133,29 @@ def test_a_streamed_body_of_a_delivery_not_done_is_the_usual_one(member):
     delivery = delivery_row(member.project, obj.ip_id)
     streamed = b"".join(apis.delivery_body_chunks(delivery, project=member.project))
     assert streamed == response.content and json.loads(streamed)["artifacts"] == []
+
+
+@pytest.mark.parametrize("read_whole_up_to", [1024 * 1024, 100])
+def test_every_source_is_verified_on_its_way_into_the_zip(member, run_tasks, monkeypatch, read_whole_up_to):
+    # Small files are read whole, bigger ones streamed: both paths verify size, SHA-256 and CRC
+    monkeypatch.setattr(preparation, "READ_WHOLE_UP_TO", read_whole_up_to)
+    good = make_object(member.project, files=[(DataType.RAWDATA, 500), (DataType.RAWDATA, 50)])
+    prepare(member, good.ip_id, run_tasks)
+    body = status_of(member, good.ip_id).json()
+    assert body["status"] == "done"
+    for artifact in body["artifacts"][1:]:
+        source = DataFile.unscoped_objects.get(data_object=good, filename=artifact["itemKey"])
+        assert _bytes(_get(member, artifact["url"])) == storage.data_file_path(source).read_bytes()
+
+    corrupt = make_object(member.project, files=[(DataType.RAWDATA, 500)])
+    path = storage.data_file_path(DataFile.unscoped_objects.get(data_object=corrupt))
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    longer = make_object(member.project, files=[(DataType.RAWDATA, 500)])
+    path = storage.data_file_path(DataFile.unscoped_objects.get(data_object=longer))
+    path.write_bytes(path.read_bytes() + b"more")
+    bad_crc = make_object(member.project, files=[(DataType.RAWDATA, 500)])
+    DataFile.unscoped_objects.filter(data_object=bad_crc).update(crc32=12345)
+    for obj in (corrupt, longer, bad_crc):
+        prepare(member, obj.ip_id, run_tasks)
+        body = status_of(member, obj.ip_id).json()
+        assert (body["status"], body["error"]["errorCode"]) == ("error", "DELIVERY.notVerified"), obj
