@@ -130,12 +130,19 @@ def _layout(files, order, folder: str) -> ZipLayout:
         return _VerifiedReader(open_online(package_file, locator), package_file)
 
     names_by_index = {i: name for name, i in order if files[i].tier == StorageTier.NEARLINE}
-    entries = [ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256, key=i)
-               for name, i in order]
-    sums = sha256sums_content((name, files[i].sha256) for name, i in order)
-    entries.append(ZipEntry.from_bytes(SUMS_NAME, sums))
-    entries.sort(key=lambda e: e.name.encode("utf-8"))
-    return ZipLayout(entries, opener=opener)
+    sums = ZipEntry.from_bytes(SUMS_NAME, sha256sums_content((name, files[i].sha256) for name, i in order))
+
+    def entries():
+        # `order` is sorted by name (code points: the order of their UTF-8 bytes); SHA256SUMS
+        # goes in its place. A generator: no entry object per file is kept.
+        pending = [sums]
+        for name, i in order:
+            if pending and name > SUMS_NAME:
+                yield pending.pop()
+            yield ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256, key=i)
+        yield from pending
+
+    return ZipLayout(entries(), opener=opener)
 
 
 def open_online(package_file, locator: storage.Locator | None = None):

@@ -25,7 +25,7 @@ class Target:
     order_id: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackageFile:
     """A file to put in a package, with the catalog's facts. Duck-types as a DataFile for
     `storage.open_online` / `storage.restore_nearline` (pk, filename, tier, location, sha256)."""
@@ -155,7 +155,14 @@ def package_files(*, project: Project, delivery: Delivery) -> list[PackageFile]:
             qs = qs.filter(data_type=delivery.item_type)
         rows = qs.order_by("id").values_list("pk", "filename", "data_object__ip_id", "data_type", "mime_type",
                                              "size", "crc32", "checksum", "sha256", "tier", "location")
-    return [PackageFile(*row) for row in rows]
+    # Read through a cursor (the query's own result cache never holds every row beside the
+    # list); the few distinct data types, MIME types and tiers are kept once, not once per file.
+    shared: dict[str, str] = {}
+    return [PackageFile(pk, filename, product_id, shared.setdefault(data_type, data_type),
+                        shared.setdefault(mime_type, mime_type), size, crc32, checksum, sha256,
+                        shared.setdefault(tier, tier), location)
+            for pk, filename, product_id, data_type, mime_type, size, crc32, checksum, sha256, tier, location
+            in rows.iterator(chunk_size=2000)]
 
 
 def valid_item_types() -> set[str]:
