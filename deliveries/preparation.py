@@ -100,17 +100,14 @@ class Worker:
                                    where={"claim_token": self.token}, **fields)
 
 
-_Worker = Worker  # its former name
-
-
 def _archive_filename(catalog_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in catalog_id) + ".zip"
 
 
-def _plan(files: list[selectors.PackageFile]) -> tuple[dict[int, str], list[tuple[str, int]]]:
-    """Unique names in the package, and (name, index) sorted by name (a deterministic zip)."""
+def _plan(files: list[selectors.PackageFile]) -> list[tuple[str, int]]:
+    """(unique name in the package, index) sorted by name (a deterministic zip)."""
     names = unique_names(((i, f.filename) for i, f in enumerate(files)), reserved=[SUMS_NAME])
-    return names, sorted((name, i) for i, name in names.items())
+    return sorted((name, i) for i, name in names.items())
 
 
 def file_key(folder: str, name: str) -> str:
@@ -419,7 +416,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
 
             return download_order_build(worker, folder)
         files = selectors.package_files(project=project, delivery=delivery)
-        names, order = _plan(files)
+        order = _plan(files)
         layout = _layout(files, order, folder)
         archive_size = len(layout)
         # The cache holds the zip, and NEARLINE files on their own too (restored before the zip).

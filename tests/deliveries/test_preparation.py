@@ -145,13 +145,13 @@ def test_progress_is_reported_while_copying(member, monkeypatch):
     delivery = delivery_row(member.project, obj.ip_id)
     assert delivery.status == DeliveryStatus.PENDING
     seen = []
-    real_report = preparation._Worker.report
+    real_report = preparation.Worker.report
 
     def spy(self, *, force=False, **fields):
         real_report(self, force=force, **fields)
         seen.append(Delivery.unscoped_objects.values_list("progress", "status").get(pk=delivery.pk))
 
-    monkeypatch.setattr(preparation._Worker, "report", spy)
+    monkeypatch.setattr(preparation.Worker, "report", spy)
     with project_scope(member.project):
         assert preparation.delivery_build(project=member.project, delivery_id=delivery.pk, generation=1) == "done"
     progresses = [p for p, s in seen if s == DeliveryStatus.IN_PROGRESS]
