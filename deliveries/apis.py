@@ -168,9 +168,9 @@ def delivery_body_chunks(delivery: Delivery, *, project, source: str = "cache") 
     buffer = [_json(body)[:-1], ',"artifacts":[']
     size, first = 0, True
     with project_scope(project):
-        rows = selectors.delivery_artifacts(project=project, delivery=delivery) \
-            if delivery.status == DeliveryStatus.DONE else []
-        for artifact in (rows.iterator(chunk_size=ARTIFACTS_PER_QUERY) if rows else ()):
+        rows = () if delivery.status != DeliveryStatus.DONE else \
+            selectors.delivery_artifacts(project=project, delivery=delivery).iterator(chunk_size=ARTIFACTS_PER_QUERY)
+        for artifact in rows:
             text = _json(_artifact_body(delivery, artifact, project_slug=project.slug, source=source))
             buffer.append(text if first else "," + text)
             first = False
