@@ -6,7 +6,7 @@ from portal.errors import DomainError
 from portal.tenancy.admin import ProjectScopedAdmin, ReadOnlyTenantInline
 from portal.tenancy.scope import project_scope
 
-from . import selectors, services
+from . import selectors, services, signing
 from .models import Delivery, DeliveryArtifact, DeliveryEvent
 
 
@@ -65,8 +65,13 @@ class DeliveryArtifactAdmin(ProjectScopedAdmin):
     list_filter = ["project", "artifact_type", "tier"]
     search_fields = ["item_key", "delivery__catalog_id", "sha256", "product_id"]
     list_select_related = ["delivery", "project"]
-    readonly_fields = ["project", "delivery", "item_key", "artifact_type", "path", "size", "sha256", "signature",
-                       "is_executable", "arguments", "meta_data", "product_id", "md5", "tier", "mime_type"]
+    readonly_fields = ["project", "delivery", "item_key", "artifact_type", "path", "archive_offset", "size", "sha256",
+                       "artifact_signature", "is_executable", "arguments", "meta_data", "product_id", "md5", "tier",
+                       "mime_type"]
+
+    @admin.display(description="signature")
+    def artifact_signature(self, obj) -> str:
+        return signing.artifact_signature(obj)  # made when read (preparation stores the SHA-256)
 
     def has_add_permission(self, request):
         return False

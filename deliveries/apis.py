@@ -4,9 +4,10 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Iterator
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,6 +23,7 @@ from portal.api.views import ProjectAPIView
 from portal.catalog import storage
 from portal.dates import iso_utc, parse_when
 from portal.files.responses import ranged_file_response
+from portal.tenancy.scope import project_scope
 
 from . import codes, selectors, services, signing
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
@@ -114,7 +116,7 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
         "catalogId": delivery.catalog_id, "id": artifact.pk, "itemKey": artifact.item_key,
         "artifactType": artifact.artifact_type, "metaData": json.dumps(artifact.meta_data, sort_keys=True),
         "url": _cache_url(project_slug, artifact), "size": artifact.size,
-        "hash": {"algorithm": codes.HASH_ALGORITHM, "hash": artifact.sha256}, "signature": artifact.signature,
+        "hash": {"algorithm": codes.HASH_ALGORITHM, "hash": artifact.sha256}, "signature": signing.artifact_signature(artifact),
         "isExecutable": artifact.is_executable, "arguments": artifact.arguments,
     }
     # `remote`: files straight from catalog storage; the archive exists only in the cache.
@@ -130,16 +132,58 @@ def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_sl
     return body
 
 
-def delivery_body(delivery: Delivery, *, project_slug: str, source: str = "cache") -> dict:
+def delivery_body(delivery: Delivery, *, project_slug: str, source: str = "cache", artifacts=None) -> dict:
+    """The status body; `artifacts` (the delivery's, in order) when already read."""
+    if delivery.status != DeliveryStatus.DONE:
+        artifacts = []
+    elif artifacts is None:
+        artifacts = delivery.artifacts.all()
     body = {
         "catalogId": delivery.catalog_id, "status": delivery.status, "progress": delivery.progress,
         "size": delivery.size, "expiresAt": iso_utc(delivery.expires_at, timespec="microseconds"),
-        "artifacts": [_artifact_body(delivery, a, project_slug=project_slug, source=source)
-                      for a in delivery.artifacts.all()] if delivery.status == DeliveryStatus.DONE else [],
+        "artifacts": [_artifact_body(delivery, a, project_slug=project_slug, source=source) for a in artifacts],
     }
     if delivery.status == DeliveryStatus.ERROR:
         body["error"] = error_object(delivery.error_code or codes.UNKNOWN, delivery.error_message)
     return body
+
+
+# A status body of more artifacts than this is streamed (a million files: ~400 MB of JSON).
+STREAM_ABOVE = 1000
+ARTIFACTS_PER_QUERY = 2000
+STREAM_CHUNK = 64 * 1024
+
+
+def _json(value) -> str:
+    """As the API's JSONRenderer writes it (compact, UTF-8, no NaN): the same bytes."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def delivery_body_chunks(delivery: Delivery, *, project, source: str = "cache") -> Iterator[bytes]:
+    """The bytes of `delivery_body` as JSON, artifacts read with a server-side cursor: memory
+    stays flat at any artifact count. Runs after the view returned: re-enters the scope."""
+    body = delivery_body(delivery, project_slug=project.slug, source=source, artifacts=[])
+    error = body.pop("error", None)
+    del body["artifacts"]
+    buffer = [_json(body)[:-1], ',"artifacts":[']
+    size, first = 0, True
+    with project_scope(project):
+        rows = () if delivery.status != DeliveryStatus.DONE else \
+            selectors.delivery_artifacts(project=project, delivery=delivery).iterator(chunk_size=ARTIFACTS_PER_QUERY)
+        for artifact in rows:
+            text = _json(_artifact_body(delivery, artifact, project_slug=project.slug, source=source))
+            buffer.append(text if first else "," + text)
+            first = False
+            size += len(text) + 1
+            if size >= STREAM_CHUNK:
+                yield "".join(buffer).encode("utf-8")
+                buffer.clear()
+                size = 0
+    buffer.append("]")
+    if error is not None:
+        buffer.append(',"error":' + _json(error))
+    buffer.append("}")
+    yield "".join(buffer).encode("utf-8")
 
 
 def _reload(project, delivery: Delivery) -> Delivery:
@@ -177,8 +221,14 @@ class PreparedDeliveryApi(ProjectAPIView):
             raise ApiError(http.HTTP_400_BAD_REQUEST, codes.INVALID, "source must be `cache` or `remote`.")
         project = request.access.project
         delivery = selectors.delivery_for_caller(project=project, user=request.user, catalog_id=catalogId,
-                                                 is_admin=request.access.is_admin)
-        return Response(delivery_body(delivery, project_slug=project.slug, source=source))
+                                                 is_admin=request.access.is_admin, with_artifacts=False)
+        artifacts = []
+        if delivery.status == DeliveryStatus.DONE:
+            artifacts = list(selectors.delivery_artifacts(project=project, delivery=delivery)[:STREAM_ABOVE + 1])
+            if len(artifacts) > STREAM_ABOVE:
+                return StreamingHttpResponse(delivery_body_chunks(delivery, project=project, source=source),
+                                             content_type="application/json")
+        return Response(delivery_body(delivery, project_slug=project.slug, source=source, artifacts=artifacts))
 
     @extend_schema(responses={200: DeliveryStatusOutputSerializer, 403: None, 404: None})
     def delete(self, request, catalogId: str):
@@ -206,14 +256,21 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
         headers = {
             "X-Checksum-SHA256": artifact.sha256,
             "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(artifact.sha256)).decode()}:",
-            "X-Signature-Ed25519": artifact.signature,
+            "X-Signature-Ed25519": signing.artifact_signature(artifact),
         }
+        # A file stored only inside the package is the range of the package that holds it.
+        base = artifact.archive_offset or 0
+
+        def stream(byte_range):
+            start, length = (byte_range.start, byte_range.length) if byte_range else (0, artifact.size)
+            return locator.read_range(storage.DELIVERY_CACHE, key, base + start, length)
+
         try:
             return ranged_file_response(
                 request, size=artifact.size, etag=f'"{artifact.sha256}"', content_type=artifact.mime_type,
-                stream=lambda byte_range: locator.read_range(storage.DELIVERY_CACHE, key, byte_range.start,
-                                                             byte_range.length),
-                open_whole=lambda: locator.open(storage.DELIVERY_CACHE, key),
+                stream=stream,
+                open_whole=(lambda: locator.open(storage.DELIVERY_CACHE, key)) if artifact.archive_offset is None
+                else None,
                 filename=artifact.meta_data.get("filename") or Path(artifact.path).name, headers=headers)
         except OSError:  # freed meanwhile
             raise gone from None

@@ -66,6 +66,9 @@ class DeliveryArtifact(TenantModel):
     artifact_type = models.CharField("artifactType", max_length=40)
     # Relative to the delivery's cache directory.
     path = models.CharField(max_length=1024)
+    # Set when the bytes are a range of the package at `path` (the archive, read and written
+    # once): the offset of the first byte in it; null when `path` holds the artifact alone.
+    archive_offset = models.PositiveBigIntegerField(null=True, blank=True)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     signature = models.CharField(max_length=128, help_text="Base64 Ed25519 signature of the raw SHA-256 digest.")

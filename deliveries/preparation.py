@@ -1,9 +1,14 @@
 """Building a delivery's package in the delivery cache (run by the Celery task).
 
     claim (compare-and-set, a fresh token) -> reserve cache space (evicting the oldest done
-    deliveries, or `DELIVERY.packageTooLarge`) -> copy every file while hashing it (NEARLINE
-    ones restored first; a SHA-256 that differs from the catalog's is `DELIVERY.notVerified`)
-    -> write the zip of the whole package from its layout -> artifacts, signed -> done.
+    deliveries, or `DELIVERY.packageTooLarge`) -> restore NEARLINE files into the cache ->
+    write the zip of the whole package in one pass, reading every ONLINE file once from its
+    storage while hashing it (a SHA-256 that differs from the catalog's is
+    `DELIVERY.notVerified`) -> artifacts, in batches -> done.
+
+An ONLINE file's artifact is a byte range of the package (`archive_offset`): its bytes are
+stored once, in the zip. Artifacts store their SHA-256; their signatures are made when they
+are read (`signing.artifact_signature`).
 
 Every write of the worker is conditional on its claim token: a delivery deleted, rebuilt or
 taken over meanwhile makes the worker stop at its next progress report. Files are stored
@@ -14,12 +19,17 @@ redelivery) simply starts that preparation again.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import time
 import uuid
+import zlib
 from datetime import timedelta
+from itertools import islice
+from typing import Iterable, Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.files.names import unique_names
@@ -29,7 +39,7 @@ from portal.catalog.models import StorageTier
 from portal.errors import Failed
 from portal.tenancy.models import Project
 
-from . import codes, selectors, services, signing
+from . import codes, selectors, services
 from .downloadorders.codes import TARGET_KIND as DOWNLOAD_ORDER_KIND
 from .models import Delivery, DeliveryArtifact, DeliveryStatus
 from .transitions import Action, delivery_transition
@@ -54,7 +64,7 @@ class LostClaim(Exception):
     """The delivery was deleted, rebuilt or taken over by another worker."""
 
 
-class _Worker:
+class Worker:
     def __init__(self, project: Project, delivery: Delivery, token: str):
         self.project, self.delivery, self.token = project, delivery, token
         self.prepared = 0
@@ -94,36 +104,112 @@ def _archive_filename(catalog_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in catalog_id) + ".zip"
 
 
-def _plan(files: list[selectors.PackageFile]) -> tuple[dict[int, str], list[tuple[str, int]]]:
-    """Unique names in the package, and (name, index) sorted by name (a deterministic zip)."""
+def _plan(files: list[selectors.PackageFile]) -> list[tuple[str, int]]:
+    """(unique name in the package, index) sorted by name (a deterministic zip)."""
     names = unique_names(((i, f.filename) for i, f in enumerate(files)), reserved=[SUMS_NAME])
-    return names, sorted((name, i) for i, name in names.items())
+    return sorted((name, i) for i, name in names.items())
 
 
-def _file_key(folder: str, name: str) -> str:
+def file_key(folder: str, name: str) -> str:
+    """Where a file of the package stored on its own is, in the DELIVERY_CACHE area."""
     return f"{folder}/{FILES_DIR}/{name}"
 
 
 def _layout(files, order, folder: str) -> ZipLayout:
+    """The package's zip: entries by name, each file read from where it is when written
+    (ONLINE: its storage, verified on the way; NEARLINE: its restored, verified copy)."""
     locator = storage.Locator()
 
-    def opener(key: str):
-        return lambda: locator.open(storage.DELIVERY_CACHE, key)
+    def opener(index: int, key: int):
+        package_file = files[key]
+        if package_file.tier == StorageTier.NEARLINE:
+            return locator.open(storage.DELIVERY_CACHE, file_key(folder, names_by_index[key]))
+        return _VerifiedReader(open_online(package_file, locator), package_file)
 
-    entries = [ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256,
-                        opener=opener(_file_key(folder, name))) for name, i in order]
-    sums = sha256sums_content((name, files[i].sha256) for name, i in order)
-    entries.append(ZipEntry.from_bytes(SUMS_NAME, sums))
-    entries.sort(key=lambda e: e.name.encode("utf-8"))
-    return ZipLayout(entries)
+    names_by_index = {i: name for name, i in order if files[i].tier == StorageTier.NEARLINE}
+    sums = ZipEntry.from_bytes(SUMS_NAME, sha256sums_content((name, files[i].sha256) for name, i in order))
+
+    def entries():
+        # `order` is sorted by name (code points: the order of their UTF-8 bytes); SHA256SUMS
+        # goes in its place. A generator: no entry object per file is kept.
+        pending = [sums]
+        for name, i in order:
+            if pending and name > SUMS_NAME:
+                yield pending.pop()
+            yield ZipEntry(name=name, size=files[i].size, crc32=files[i].crc32, sha256=files[i].sha256, key=i)
+        yield from pending
+
+    return ZipLayout(entries(), opener=opener)
 
 
-def _copy_online(worker: _Worker, package_file, key: str) -> None:
+def open_online(package_file, locator: storage.Locator | None = None):
+    """An ONLINE file's bytes from its storage, or `DELIVERY.notExist` (`locator`: one for a
+    whole preparation, its roots resolved once)."""
     try:
-        source = storage.open_online(package_file)
+        if locator is None or package_file.tier != StorageTier.ONLINE:
+            source = storage.open_online(package_file)
+        else:
+            source = locator.open(StorageTier.ONLINE, package_file.location)
         source.peek(1)  # a missing object fails here (its first GET)
     except (OSError, storage.StorageError) as exc:
         raise PrepareFailed(codes.NOT_EXIST, f"{package_file.filename} is missing from storage") from exc
+    return source
+
+
+def open_local(package_file, locator: storage.Locator) -> int:
+    """A file descriptor on an ONLINE file on local disk, or `DELIVERY.notExist` (a bare
+    descriptor: at a million small files, a buffered file object per file costs more than
+    hashing the file)."""
+    try:
+        return os.open(locator.path(StorageTier.ONLINE, package_file.location), os.O_RDONLY)
+    except (OSError, storage.StorageError) as exc:
+        raise PrepareFailed(codes.NOT_EXIST, f"{package_file.filename} is missing from storage") from exc
+
+
+def _not_verified(package_file) -> PrepareFailed:
+    return PrepareFailed(codes.NOT_VERIFIED, f"{package_file.filename}: its SHA-256 does not match the catalog's "
+                                             "(the stored file is corrupt)")
+
+
+# Local files up to this size are read whole in one system call (and verified) while the zip
+# is written; bigger ones (and files on object storage) are streamed through `_VerifiedReader`.
+READ_WHOLE_UP_TO = 1024 * 1024
+
+
+class _VerifiedReader:
+    """A source streamed by the zip writer, hashed as it is read: with its last bytes, its size
+    and SHA-256 must be the catalog's (`DELIVERY.notVerified`), before they leave the zip."""
+
+    def __init__(self, source, package_file):
+        self._source, self._file = source, package_file
+        self._digest, self._read = hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._source.read(n)
+        self._digest.update(chunk)
+        self._read += len(chunk)
+        if self._read >= self._file.size:
+            if self._read != self._file.size or self._source.read(1) or \
+                    self._digest.hexdigest() != self._file.sha256:
+                raise _not_verified(self._file)
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise OSError("a package source is read from its first byte")
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def copy_online(worker: Worker, package_file, key: str) -> None:
+    """An ONLINE file copied (and verified) into the cache on its own (download orders)."""
+    source = open_online(package_file)
 
     def verified_chunks():
         digest, size = hashlib.sha256(), 0
@@ -142,7 +228,7 @@ def _copy_online(worker: _Worker, package_file, key: str) -> None:
     storage.Locator().write(storage.DELIVERY_CACHE, key, verified_chunks())
 
 
-def _restore_nearline(worker: _Worker, package_file, key: str) -> None:
+def _restore_nearline(worker: Worker, package_file, key: str) -> None:
     try:
         storage.restore_nearline(package_file, area=storage.DELIVERY_CACHE, key=key)
     except storage.RestoreFailed as exc:
@@ -152,12 +238,60 @@ def _restore_nearline(worker: _Worker, package_file, key: str) -> None:
     worker.prepared += package_file.size
 
 
-def _write_archive(worker: _Worker, layout: ZipLayout, key: str) -> str:
+def _read_whole(package_file, crc32: int, locator: storage.Locator) -> bytes:
+    """A small local ONLINE file, verified (size, SHA-256, and the CRC-32 its zip header says)."""
+    fd = open_local(package_file, locator)
+    try:
+        data = os.read(fd, package_file.size + 1)
+    finally:
+        os.close(fd)
+    if len(data) != package_file.size or hashlib.sha256(data).hexdigest() != package_file.sha256 \
+            or zlib.crc32(data) != crc32:
+        raise _not_verified(package_file)
+    return data
+
+
+def _package_chunks(layout: ZipLayout, files, locator: storage.Locator) -> Iterator[bytes]:
+    """The bytes of the package's zip, every source read once: a small local file read whole
+    here, the others (NEARLINE copies, big files, object storage, SHA256SUMS) through the
+    layout's opener, streamed. (A reading thread ahead of the writer was measured slower: the
+    GIL hand-offs cost more than the overlapped system calls.)"""
+    whole = READ_WHOLE_UP_TO if locator.is_local(StorageTier.ONLINE) else -1
+    buffer = bytearray()
+    for index in range(layout.entry_count):
+        buffer += layout.local_header(index)
+        key = layout.key(index)
+        f = files[key] if key is not None else None
+        if f is not None and 0 < f.size <= whole and f.tier == StorageTier.ONLINE:
+            data = _read_whole(f, layout.entry_crc32(index), locator)
+            if len(data) < CHUNK:
+                buffer += data
+                if len(buffer) >= CHUNK:
+                    yield bytes(buffer)
+                    buffer.clear()
+                continue
+            chunks = (data[i:i + CHUNK] for i in range(0, len(data), CHUNK))
+        else:
+            start, size = layout.data_span(index)
+            chunks = layout.iter_range(start, start + size - 1, chunk_size=CHUNK) if size else ()
+        if buffer:
+            yield bytes(buffer)
+            buffer.clear()
+        yield from chunks
+    if buffer:
+        yield bytes(buffer)
+    yield from layout.iter_range(layout.central_directory_offset, len(layout) - 1, chunk_size=CHUNK)
+
+
+def write_archive(worker: Worker, layout: ZipLayout, key: str, chunks: Iterable[bytes] | None = None) -> str:
+    """Writes the zip (every byte counted as prepared; `chunks`: its bytes when not read
+    through the layout); returns its SHA-256."""
     digest = hashlib.sha256()
 
     def archive_chunks():
         written = 0
-        for chunk in layout.iter_range(0, len(layout) - 1):
+        source = chunks if chunks is not None else layout.iter_range(0, len(layout) - 1, chunk_size=CHUNK)
+        for chunk in source:
             digest.update(chunk)
             written += len(chunk)
             worker.prepared += len(chunk)
@@ -173,7 +307,7 @@ def _write_archive(worker: _Worker, layout: ZipLayout, key: str) -> str:
     return digest.hexdigest()
 
 
-def _reserve(worker: _Worker, footprint: int, archive_size: int) -> None:
+def reserve(worker: Worker, footprint: int, archive_size: int) -> None:
     project = worker.project
     with transaction.atomic():
         # One reservation at a time per project: the project row is the cache's lock.
@@ -191,33 +325,77 @@ def _reserve(worker: _Worker, footprint: int, archive_size: int) -> None:
         worker.reported, worker.reported_at = worker.prepared, time.monotonic()
 
 
-def _finish(worker: _Worker, files, names, order, archive_sha: str, archive_size: int) -> None:
+ARTIFACT_BATCH = 1000
+# The columns of a file artifact row, in the order `file_artifact` gives them.
+ARTIFACT_COLUMNS = ("project_id", "delivery_id", "item_key", "artifact_type", "path", "archive_offset", "size",
+                    "sha256", "signature", "is_executable", "arguments", "meta_data", "product_id", "md5", "tier",
+                    "mime_type")
+
+
+def finish(worker: Worker, *, archive_sha: str, archive_size: int, entries: int,
+           file_artifacts: Iterable[tuple]) -> None:
+    """Records the artifacts (the archive, then the rows of `file_artifacts`, from a generator:
+    never a list of a million rows; COPY on PostgreSQL, batches elsewhere) and marks the
+    delivery done, in one transaction."""
     project, delivery = worker.project, worker.delivery
-    generation_prefix = f"g{delivery.generation}"
-    artifacts = [DeliveryArtifact(
+    archive = DeliveryArtifact(
         project=project, delivery=delivery, item_key=codes.ARCHIVE_ITEM_KEY,
-        artifact_type=codes.ARCHIVE_ARTIFACT_TYPE, path=f"{generation_prefix}/{ARCHIVE_NAME}", size=archive_size,
-        sha256=archive_sha, signature=signing.sign_sha256(archive_sha), mime_type="application/zip",
-        meta_data={"filename": _archive_filename(delivery.catalog_id), "entries": len(files) + 1,
-                   "contentType": "application/zip"})]
-    for name, i in order:
-        f = files[i]
-        artifacts.append(DeliveryArtifact(
-            project=project, delivery=delivery, item_key=name, artifact_type=f.data_type,
-            path=f"{generation_prefix}/{FILES_DIR}/{name}", size=f.size, sha256=f.sha256,
-            signature=signing.sign_sha256(f.sha256), product_id=f.product_id, md5=f.checksum, tier=f.tier,
-            mime_type=f.mime_type,
-            meta_data={"filename": name, "productId": f.product_id, "dataType": f.data_type,
-                       "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier}))
+        artifact_type=codes.ARCHIVE_ARTIFACT_TYPE, path=f"g{delivery.generation}/{ARCHIVE_NAME}", size=archive_size,
+        sha256=archive_sha, signature="", mime_type="application/zip",
+        meta_data={"filename": _archive_filename(delivery.catalog_id), "entries": entries,
+                   "contentType": "application/zip"})
     now = timezone.now()
     with transaction.atomic():
         # Artifacts first: the `delivery.done` webhook written by the transition shows them (a lost
         # claim rolls them back).
         DeliveryArtifact.objects.filter(project=project, delivery=delivery).delete()
-        DeliveryArtifact.objects.bulk_create(artifacts, batch_size=1000)
+        archive.save(force_insert=True)
+        _insert_artifacts(file_artifacts)
         if not worker.transition(Action.FINISH, progress=100, bytes_prepared=worker.total, done_at=now,
                                  heartbeat_at=now, expires_at=now + timedelta(days=project.delivery_lifetime_days)):
             raise LostClaim()
+
+
+def _insert_artifacts(rows: Iterable[tuple]) -> None:
+    """Rows of ARTIFACT_COLUMNS, inserted in their order (ids ascending: the API's order)."""
+    rows = iter(rows)
+    if connection.vendor == "postgresql":
+        table = DeliveryArtifact._meta.db_table
+        columns = ", ".join(f'"{c}"' for c in ARTIFACT_COLUMNS)
+        meta = ARTIFACT_COLUMNS.index("meta_data")
+        with connection.cursor() as cursor, \
+                cursor.cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row[:meta] + (json.dumps(row[meta]),) + row[meta + 1:])
+        return
+    while batch := list(islice(rows, ARTIFACT_BATCH)):
+        DeliveryArtifact.objects.bulk_create([DeliveryArtifact(**dict(zip(ARTIFACT_COLUMNS, row))) for row in batch])
+
+
+def file_artifact(worker: Worker, package_file, name: str, *, path: str,
+                  archive_offset: int | None = None) -> tuple:
+    """The artifact row (ARTIFACT_COLUMNS) of one file of the package (signed when read)."""
+    f = package_file
+    return (worker.project.pk, worker.delivery.pk, name, f.data_type, path, archive_offset, f.size, f.sha256, "",
+            False, "", {"filename": name, "productId": f.product_id, "dataType": f.data_type,
+                        "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier},
+            f.product_id, f.checksum, f.tier, f.mime_type)
+
+
+def _package_artifacts(worker: Worker, files, layout: ZipLayout):
+    """One artifact per file, in name order: NEARLINE ones are their restored copy, ONLINE ones
+    the range of the package that holds their bytes."""
+    generation_prefix = f"g{worker.delivery.generation}"
+    archive_path = f"{generation_prefix}/{ARCHIVE_NAME}"
+    for index in range(layout.entry_count):
+        key = layout.key(index)
+        if key is None:  # SHA256SUMS: in the zip only
+            continue
+        f, name = files[key], layout.name(index)
+        if f.tier == StorageTier.NEARLINE:
+            yield file_artifact(worker, f, name, path=f"{generation_prefix}/{FILES_DIR}/{name}")
+        else:
+            yield file_artifact(worker, f, name, path=archive_path, archive_offset=layout.data_span(index)[0])
 
 
 def delivery_build(*, project: Project, delivery_id: int, generation: int) -> str:
@@ -229,7 +407,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
                                progress=0, bytes_prepared=0, updated_at=timezone.now()):
         return "skipped"
     delivery = Delivery.objects.get(project=project, id=delivery_id)
-    worker = _Worker(project, delivery, token)
+    worker = Worker(project, delivery, token)
     folder = services.generation_key(project_slug=project.slug, delivery_id=delivery_id, generation=generation)
     started = time.monotonic()
     try:
@@ -238,23 +416,23 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
 
             return download_order_build(worker, folder)
         files = selectors.package_files(project=project, delivery=delivery)
-        names, order = _plan(files)
+        order = _plan(files)
         layout = _layout(files, order, folder)
         archive_size = len(layout)
-        worker.total = sum(f.size for f in files) + archive_size
-        _reserve(worker, worker.total, archive_size)
+        # The cache holds the zip, and NEARLINE files on their own too (restored before the zip).
+        nearline = [(name, i) for name, i in order if files[i].tier == StorageTier.NEARLINE]
+        worker.total = sum(files[i].size for _, i in nearline) + archive_size
+        reserve(worker, worker.total, archive_size)
         # Whatever an interrupted run of this preparation left is started over.
         services.remove_tree(folder)
-        for name, i in order:
-            target = _file_key(folder, name)
-            if files[i].tier == StorageTier.NEARLINE:
-                _restore_nearline(worker, files[i], target)
-            else:
-                _copy_online(worker, files[i], target)
+        for name, i in nearline:
+            _restore_nearline(worker, files[i], file_key(folder, name))
             worker.report_file_done()
-        archive_sha = _write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
+        archive_sha = write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}",
+                                    _package_chunks(layout, files, storage.Locator()))
         worker.report(force=True)
-        _finish(worker, files, names, order, archive_sha, archive_size)
+        finish(worker, archive_sha=archive_sha, archive_size=archive_size, entries=len(files) + 1,
+               file_artifacts=_package_artifacts(worker, files, layout))
         log.info("delivery %s of %s: %d files, %d bytes in %.1f s", delivery.catalog_id, project.slug,
                  len(files), worker.total, time.monotonic() - started)
         return DeliveryStatus.DONE
@@ -270,7 +448,7 @@ def delivery_build(*, project: Project, delivery_id: int, generation: int) -> st
         return "skipped"
 
 
-def _fail(worker: _Worker, code: str, message: str, folder: str) -> None:
+def _fail(worker: Worker, code: str, message: str, folder: str) -> None:
     if worker.transition(Action.FAIL, error_code=code, error_message=message[:2000], claim_token="",
                          bytes_to_prepare=0, heartbeat_at=timezone.now()):
         services.remove_tree(folder)

@@ -25,7 +25,7 @@ class Target:
     order_id: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackageFile:
     """A file to put in a package, with the catalog's facts. Duck-types as a DataFile for
     `storage.open_online` / `storage.restore_nearline` (pk, filename, tier, location, sha256)."""
@@ -104,15 +104,24 @@ def check_reader(*, project: Project, user, delivery: Delivery, is_admin: bool) 
         _check_download_order_caller(project=project, user=user, catalog_id=delivery.catalog_id, is_admin=is_admin)
 
 
-def delivery_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool) -> Delivery:
-    """The delivery of `catalog_id` with its artifacts (two queries), or 404 DELIVERY.notFound."""
+def delivery_for_caller(*, project: Project, user, catalog_id: str, is_admin: bool,
+                        with_artifacts: bool = True) -> Delivery:
+    """The delivery of `catalog_id` with its artifacts (two queries; one without them: a
+    million-artifact delivery is read with `delivery_artifacts`), or 404 DELIVERY.notFound."""
     if catalog_id.startswith((codes.ORDER_PREFIX, DOWNLOAD_ORDER_PREFIX)):
         target_for_caller(project=project, user=user, catalog_id=catalog_id, is_admin=is_admin)
-    delivery = (Delivery.objects.filter(project=project, catalog_id=catalog_id)
-                .prefetch_related("artifacts").first())
+    delivery = Delivery.objects.filter(project=project, catalog_id=catalog_id)
+    if with_artifacts:
+        delivery = delivery.prefetch_related("artifacts")
+    delivery = delivery.first()
     if delivery is None:
         raise NotFound(codes.NOT_FOUND, f"No delivery for {catalog_id!r}.")
     return delivery
+
+
+def delivery_artifacts(*, project: Project, delivery: Delivery) -> QuerySet[DeliveryArtifact]:
+    """A delivery's artifacts in the API's order (the archive first, then files by name)."""
+    return DeliveryArtifact.objects.filter(project=project, delivery=delivery).order_by("id")
 
 
 def artifact_for_caller(*, project: Project, user, artifact_id: int, is_admin: bool) -> DeliveryArtifact:
@@ -146,7 +155,14 @@ def package_files(*, project: Project, delivery: Delivery) -> list[PackageFile]:
             qs = qs.filter(data_type=delivery.item_type)
         rows = qs.order_by("id").values_list("pk", "filename", "data_object__ip_id", "data_type", "mime_type",
                                              "size", "crc32", "checksum", "sha256", "tier", "location")
-    return [PackageFile(*row) for row in rows]
+    # Read through a cursor (the query's own result cache never holds every row beside the
+    # list); the few distinct data types, MIME types and tiers are kept once, not once per file.
+    shared: dict[str, str] = {}
+    return [PackageFile(pk, filename, product_id, shared.setdefault(data_type, data_type),
+                        shared.setdefault(mime_type, mime_type), size, crc32, checksum, sha256,
+                        shared.setdefault(tier, tier), location)
+            for pk, filename, product_id, data_type, mime_type, size, crc32, checksum, sha256, tier, location
+            in rows.iterator(chunk_size=2000)]
 
 
 def valid_item_types() -> set[str]:

@@ -60,7 +60,29 @@ def _key_pem() -> tuple[str, bytes]:
     return source, b"" if cached is not None else _stored_pem()
 
 
+def _settings_fingerprint() -> tuple:
+    return (getattr(settings, "DELIVERY_SIGNING_KEY_PEM", ""), getattr(settings, "DELIVERY_SIGNING_KEY", ""),
+            getattr(settings, "CACHE_STORAGE_URL", ""), str(getattr(settings, "DATA_DIR", "")))
+
+
+# The key loaded last and the settings it was loaded under: signing a million artifacts must
+# not look the key up (settings, storage, a PEM parse) each time.
+_last: tuple[tuple, Ed25519PrivateKey] | None = None
+
+
 def private_key() -> Ed25519PrivateKey:
+    """The installation's key, loaded once per process (again when its settings change)."""
+    global _last
+    fingerprint = _settings_fingerprint()
+    last = _last
+    if last is not None and last[0] == fingerprint:
+        return last[1]
+    key = _load_private_key()
+    _last = (fingerprint, key)
+    return key
+
+
+def _load_private_key() -> Ed25519PrivateKey:
     with _lock:
         source, pem = _key_pem()
         key = _cache.get(source)
@@ -79,6 +101,14 @@ def public_key_pem() -> bytes:
 
 def sign_sha256(sha256_hex: str) -> str:
     return base64.b64encode(private_key().sign(bytes.fromhex(sha256_hex))).decode("ascii")
+
+
+def artifact_signature(artifact) -> str:
+    """The signature of an artifact, made when it is read: Ed25519 is deterministic, so this is
+    the same text a signature made at preparation would be (preparation stores only the
+    SHA-256: signing a million files there cost more than hashing them). Rows prepared before
+    keep the signature they stored."""
+    return artifact.signature or sign_sha256(artifact.sha256)
 
 
 def verify_sha256(public_pem: bytes, sha256_hex: str, signature_b64: str) -> bool:

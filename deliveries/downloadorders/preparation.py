@@ -32,8 +32,8 @@ from .. import codes as delivery_codes
 from .. import conversions
 from ..models import DeliveryArtifact, DeliveryStatus
 from .. import services
-from ..preparation import ARCHIVE_NAME, FILES_DIR, LostClaim, PrepareFailed, _copy_online, _file_key, _finish, \
-    _reserve, _Worker, _write_archive
+from ..preparation import ARCHIVE_NAME, FILES_DIR, LostClaim, PrepareFailed, Worker, copy_online, file_artifact, \
+    file_key, finish, reserve, write_archive
 from . import codes, selectors
 from .models import DownloadOrder
 from .transitions import Action, download_order_transition
@@ -91,7 +91,7 @@ def _read_verified(source) -> bytes:
     return b"".join(_verified_chunks(source))
 
 
-def _local_sources(worker: _Worker, plan: list[selectors.PlannedFile], sources_dir: Path) -> dict[int, Path]:
+def _local_sources(worker: Worker, plan: list[selectors.PlannedFile], sources_dir: Path) -> dict[int, Path]:
     """Sources that need a copy on disk first, once each: NEARLINE ones (restored) and large
     ones to convert. Smaller ONLINE sources are read by the conversion threads themselves."""
     paths: dict[int, Path] = {}
@@ -129,7 +129,7 @@ def _upload(local: Path, key: str) -> None:
         storage.Locator().write(storage.DELIVERY_CACHE, key, iter(lambda: source.read(storage.CHUNK_SIZE), b""))
 
 
-def _convert_all(worker: _Worker, plan, folder: str, sources_dir: Path, files_dir: Path):
+def _convert_all(worker: Worker, plan, folder: str, sources_dir: Path, files_dir: Path):
     """Runs every conversion (threads), places every file; returns (delivered, failures) where
     delivered is a list of (name, PackageFile with the facts of the delivered bytes)."""
     local = _local_sources(worker, plan, sources_dir)
@@ -140,9 +140,9 @@ def _convert_all(worker: _Worker, plan, folder: str, sources_dir: Path, files_di
         for planned in (p for p in plan if not p.steps):
             delivered.append((planned.name, planned.source))
             if planned.source.pk in local:
-                _upload(local[planned.source.pk], _file_key(folder, planned.name))
+                _upload(local[planned.source.pk], file_key(folder, planned.name))
             else:
-                _copy_online(worker, planned.source, _file_key(folder, planned.name))
+                copy_online(worker, planned.source, file_key(folder, planned.name))
             worker.report_file_done()
         for future, planned in futures.items():
             try:
@@ -151,7 +151,7 @@ def _convert_all(worker: _Worker, plan, folder: str, sources_dir: Path, files_di
                 failures.append((planned.name, exc.reason))
                 log.info("download order conversion of %s failed: %s", planned.name, exc.reason)
             else:
-                _upload(result.path, _file_key(folder, planned.name))
+                _upload(result.path, file_key(folder, planned.name))
                 result.path.unlink(missing_ok=True)
                 d = result.digests
                 delivered.append((planned.name, replace(planned.source, filename=planned.name, size=d.size,
@@ -170,7 +170,7 @@ def _layout(delivered, failures, folder: str) -> ZipLayout:
         return lambda: locator.open(storage.DELIVERY_CACHE, key)
 
     entries = [ZipEntry(name=name, size=f.size, crc32=f.crc32, sha256=f.sha256,
-                        opener=opener(_file_key(folder, name))) for name, f in delivered]
+                        opener=opener(file_key(folder, name))) for name, f in delivered]
     entries.append(ZipEntry.from_bytes(codes.SUMS_NAME, sha256sums_content((n, f.sha256) for n, f in delivered)))
     if failures:
         entries.append(ZipEntry.from_bytes(codes.NOTICE_NAME, _notice(failures)))
@@ -183,7 +183,7 @@ def _fail_order(project, download_order_id: int, message: str) -> None:
                               reason=message[:500], additional_info=message[:4000])
 
 
-def download_order_build(worker: _Worker, folder: str) -> str:
+def download_order_build(worker: Worker, folder: str) -> str:
     """Prepares the package of the download order behind `worker.delivery` (claimed)."""
     project, delivery = worker.project, worker.delivery
     order = DownloadOrder.objects.filter(project=project, delivery=delivery).first()
@@ -203,7 +203,7 @@ def download_order_build(worker: _Worker, folder: str) -> str:
         raise
 
 
-def _build(worker: _Worker, folder: str, order: DownloadOrder) -> str:
+def _build(worker: Worker, folder: str, order: DownloadOrder) -> str:
     project = worker.project
     plan = selectors.package_plan(project=project, download_order=order)
     if not plan:
@@ -212,7 +212,7 @@ def _build(worker: _Worker, folder: str, order: DownloadOrder) -> str:
     # Converted sizes are unknown until converted: reserve sources + outputs + zip at their sizes.
     estimate = sum({p.source.pk: p.source.size for p in plan}.values()) + 2 * sum(p.source.size for p in plan)
     worker.total = sum(p.source.size for p in plan) + 1
-    _reserve(worker, estimate, 0)
+    reserve(worker, estimate, 0)
     services.remove_tree(folder)  # what an interrupted run left is started over
     # Sources and conversion results pass through a worker-local scratch folder; what is
     # delivered goes to the delivery cache through the Locator (local disk or object storage).
@@ -225,13 +225,14 @@ def _build(worker: _Worker, folder: str, order: DownloadOrder) -> str:
         raise PrepareFailed(delivery_codes.INVALID, _additional_info(failures, 0))
     layout = _layout(delivered, failures, folder)
     worker.total = worker.prepared + len(layout)
-    archive_sha = _write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
+    archive_sha = write_archive(worker, layout, f"{folder}/{ARCHIVE_NAME}")
     footprint = sum(f.size for _, f in delivered) + len(layout)
-    files = [f for _, f in delivered]
     info = _additional_info(failures, len(delivered))
     with transaction.atomic():
         worker._mine().update(size=len(layout), bytes_to_prepare=footprint)
-        _finish(worker, files, None, [(name, i) for i, (name, _) in enumerate(delivered)], archive_sha, len(layout))
+        files_prefix = f"g{worker.delivery.generation}/{FILES_DIR}"
+        finish(worker, archive_sha=archive_sha, archive_size=len(layout), entries=len(delivered) + 1,
+               file_artifacts=(file_artifact(worker, f, name, path=f"{files_prefix}/{name}") for name, f in delivered))
         if order.zip_filename:
             archive = DeliveryArtifact.objects.get(project=project, delivery=worker.delivery,
                                                    item_key=delivery_codes.ARCHIVE_ITEM_KEY)

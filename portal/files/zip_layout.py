@@ -226,6 +226,10 @@ class ZipLayout:
         data_offset, size = self.data_span(index)
         return self._offsets[index], data_offset + size - 1
 
+    def local_header(self, index: int) -> bytes:
+        """The bytes of entry `index`'s local header (its data follows it)."""
+        return self._local_header(index)
+
     def data_span(self, index: int) -> tuple[int, int]:
         """(offset of the first data byte, size) of entry `index`."""
         size = self._sizes[index]

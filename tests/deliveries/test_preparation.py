@@ -74,8 +74,10 @@ def test_a_data_object_is_prepared_with_a_verified_zip_and_signed_artifacts(memb
     delivery = delivery_row(member.project, obj.ip_id)
     folder = Path(settings.DELIVERY_CACHE_DIR) / "alpha" / str(delivery.pk)
     assert (folder / "g1" / "files" / "tape.dat").read_bytes() == nearline_bytes
-    assert delivery.bytes_prepared == delivery.bytes_to_prepare == sum(
-        a["size"] for a in body["artifacts"]) > 0
+    # ONLINE files are stored once, inside the zip (their artifacts are ranges of it): the cache
+    # holds the zip and the restored NEARLINE file
+    assert sorted(p.name for p in (folder / "g1" / "files").iterdir()) == ["tape.dat"]
+    assert delivery.bytes_prepared == delivery.bytes_to_prepare == archive["size"] + len(nearline_bytes)
 
 
 def test_item_type_filters_the_files_of_a_catalog_item(member, run_tasks):
@@ -143,13 +145,13 @@ def test_progress_is_reported_while_copying(member, monkeypatch):
     delivery = delivery_row(member.project, obj.ip_id)
     assert delivery.status == DeliveryStatus.PENDING
     seen = []
-    real_report = preparation._Worker.report
+    real_report = preparation.Worker.report
 
     def spy(self, *, force=False, **fields):
         real_report(self, force=force, **fields)
         seen.append(Delivery.unscoped_objects.values_list("progress", "status").get(pk=delivery.pk))
 
-    monkeypatch.setattr(preparation._Worker, "report", spy)
+    monkeypatch.setattr(preparation.Worker, "report", spy)
     with project_scope(member.project):
         assert preparation.delivery_build(project=member.project, delivery_id=delivery.pk, generation=1) == "done"
     progresses = [p for p, s in seen if s == DeliveryStatus.IN_PROGRESS]
@@ -185,14 +187,15 @@ def test_a_delivery_deleted_mid_preparation_stops_the_worker_and_frees_its_files
     obj = make_object(member.project, files=[(DataType.RAWDATA, 500)] * 3)
     prepare(member, obj.ip_id)
     delivery = delivery_row(member.project, obj.ip_id)
-    real_copy = preparation._copy_online
+    real_open = preparation.open_local
 
-    def copy_then_delete(worker, package_file, target):
-        real_copy(worker, package_file, target)
+    def open_then_delete(package_file, *args):
+        source = real_open(package_file, *args)
         with project_scope(member.project):
             services.delivery_delete(project=member.project, delivery=delivery_row(member.project, obj.ip_id))
+        return source
 
-    monkeypatch.setattr(preparation, "_copy_online", copy_then_delete)
+    monkeypatch.setattr(preparation, "open_local", open_then_delete)
     with project_scope(member.project):
         assert preparation.delivery_build(project=member.project, delivery_id=delivery.pk, generation=1) == "skipped"
     assert delivery_row(member.project, obj.ip_id).status == DeliveryStatus.DELETE
