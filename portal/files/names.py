@@ -93,8 +93,12 @@ class UniqueNames:
         reserved = list(reserved)
         reserved_hashes = {hash(sanitize_filename(name).casefold()) for name in reserved}
         buckets = [array("q") for _ in range(256)]
-        for _, name in pairs():
-            h = hash(sanitize_filename(name).casefold())
+        self._sanitized: set = set()  # keys whose filename is not a safe name as it is
+        for key, name in pairs():
+            safe = sanitize_filename(name)
+            if safe != name:
+                self._sanitized.add(key)
+            h = hash(safe.casefold())
             buckets[h & 0xFF].append(h)
         repeated: set[int] = set()
         for index, bucket in enumerate(buckets):
@@ -111,6 +115,11 @@ class UniqueNames:
         bucket = self._buckets[h & 0xFF]
         i = bisect_left(bucket, h)
         return i < len(bucket) and bucket[i] == h
+
+    def changed_keys(self) -> set:
+        """The keys whose `name` may differ from their filename (renamed or sanitized): every
+        other file is called by its filename, so files sorted by filename are sorted by name."""
+        return self._sanitized | set(self._renamed)
 
     def name(self, key: object, filename: str) -> str:
         renamed = self._renamed.get(key)
