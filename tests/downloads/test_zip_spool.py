@@ -187,3 +187,106 @@ def test_delivered_ranges_are_confirmed_once_their_chunk_was_taken(tmp_path):
                            on_delivered_key=keys.append))
     assert keys == [5, 6, 7]
     assert b"".join([first, *rest][:1]) == b"".join(ZipLayout(entries, opener=opener))[: len(first)]
+
+
+# --- the order zip through the API, planned in name order from the database -----------------
+
+def _zip_url(order) -> str:
+    from .conftest import API
+
+    return f"{API}/user/orders/{order.pk}/download"
+
+
+def test_renamed_and_sanitized_names_are_merged_in_name_order(member, project, run_tasks):
+    from orders.downloads.selectors import RESERVED_ZIP_NAMES
+    from portal.files.names import unique_names
+    from tests.catalog.factories import DataFileFactory, DataObjectFactory, DatasetFactory
+
+    from .conftest import body_of, order_files, order_of, reload
+
+    dataset = DatasetFactory(project=project, label="Odd names")
+    objects = []
+    for i, name in enumerate(["b.txt", "a/b.txt", " z.txt", "B.TXT", "Ä.txt", "a.txt", "A.txt", "b.txt",
+                              "SHA256SUMS", "zz\x01.txt", "m.tar.gz", "M.TAR.GZ"]):
+        obj = DataObjectFactory(dataset=dataset)
+        DataFileFactory(data_object=obj, filename=name, content=f"content {i}\n".encode() * 7)
+        objects.append(obj)
+    order = reload(order_of(member, objects, run=run_tasks))
+    files = order_files(order)
+    expected = unique_names([(f.pk, f.filename) for f in files], reserved=RESERVED_ZIP_NAMES)
+    blob = body_of(member.client.get(_zip_url(order)))
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        assert zf.testzip() is None
+        assert zf.namelist() == sorted(expected.values()) + ["SHA256SUMS"]
+        for f in files:
+            assert zf.getinfo(expected[f.pk]).CRC == f.crc32
+        sums = zf.read("SHA256SUMS").decode()
+    assert sums == "".join(f"{f.sha256}  {expected[f.pk]}\n" for f in sorted(files, key=lambda f: expected[f.pk]))
+
+
+def test_filenames_not_in_code_point_order_from_the_database_are_sorted_in_memory(
+        member, staged_order, monkeypatch, caplog):
+    from orders.downloads import archive
+
+    from .conftest import body_of, order_files
+
+    head = member.client.head(_zip_url(staged_order))
+    real = archive.selectors.zip_candidate_rows
+
+    def reversed_rows(**kwargs):
+        rows = list(real(**kwargs))
+        return reversed(rows) if kwargs.get("by_name") else rows
+
+    monkeypatch.setattr(archive.selectors, "zip_candidate_rows", reversed_rows)
+    response = member.client.get(_zip_url(staged_order))
+    assert response.status_code == 200 and response["ETag"] == head["ETag"]
+    with zipfile.ZipFile(io.BytesIO(body_of(response))) as zf:
+        assert zf.namelist() == sorted(f.filename for f in order_files(staged_order)) + ["SHA256SUMS"]
+    assert "not in code-point order" in caplog.text
+
+
+def test_a_file_changed_on_disk_aborts_the_zip_and_becomes_a_download_error(member, staged_order):
+    from orders.models import FileState
+    from portal.catalog import storage
+
+    from .conftest import order_files, states
+
+    victim = sorted(order_files(staged_order), key=lambda f: f.filename)[1]
+    path = storage.data_file_path(victim)
+    path.chmod(0o644)
+    path.write_bytes(bytes(len(path.read_bytes())))  # same size, other bytes: only the CRC tells
+    response = member.client.get(_zip_url(staged_order))
+    with pytest.raises(ZipSourceError):
+        b"".join(response.streaming_content)
+    assert states(staged_order)[victim.pk] == FileState.DOWNLOAD_ERROR
+
+
+def test_only_the_last_three_zips_of_an_order_resume(member, staged_order):
+    from orders.downloads import zip_manifest
+    from orders.models import FileState, OrderDataFile
+    from portal.catalog.storage import ORDER_CACHE, Locator
+
+    from .conftest import body_of, order_files
+
+    files = order_files(staged_order)
+    etags = []
+    # Four different zips: every one of them is planned, and its manifest saved.
+    for downloaded in ((), (0,), (0, 1), (1,)):
+        OrderDataFile.unscoped_objects.filter(order_id=staged_order.pk).update(state=FileState.AVAILABLE)
+        OrderDataFile.unscoped_objects.filter(pk__in=[files[i].pk for i in downloaded]).update(
+            state=FileState.DOWNLOADED)
+        etags.append(member.client.head(_zip_url(staged_order))["ETag"])
+    assert len(set(etags)) == 4
+    folder = Locator().path(ORDER_CACHE, zip_manifest.manifest_dir(project=member.project, order=staged_order))
+    import os
+
+    assert len([n for n in os.listdir(folder) if n.endswith(".manifest")]) == 3
+    OrderDataFile.unscoped_objects.filter(order_id=staged_order.pk).update(state=FileState.DOWNLOADED)
+    # The oldest is gone: the whole current zip (nothing AVAILABLE: 204); the others resume.
+    assert member.client.get(_zip_url(staged_order), HTTP_RANGE="bytes=10-",
+                             HTTP_IF_RANGE=etags[0]).status_code == 204
+    for etag in etags[1:]:
+        part = member.client.get(_zip_url(staged_order), HTTP_RANGE="bytes=10-", HTTP_IF_RANGE=etag)
+        assert part.status_code == 206 and part["ETag"] == etag
+        whole = b"PK\x03\x04" + b"\0" * 6 + body_of(part)
+        assert len(whole) == int(part["Content-Range"].rsplit("/", 1)[1])
