@@ -13,6 +13,7 @@ import heapq
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 import zlib
@@ -67,6 +68,7 @@ class _ZipFiles:
     def __init__(self):
         self.locator = Locator()
         self.online_is_local = self.locator.is_local(StorageTier.ONLINE)
+        self._direct_prefix: str | None = None
 
     def is_direct(self, *, project: Project, tier: str, location: str, sha256: str) -> bool:
         """Stored on local disk where the catalog puts it: its key follows from its SHA-256."""
@@ -74,8 +76,11 @@ class _ZipFiles:
                 and location == location_for(project_slug=project.slug, sha256=sha256))
 
     def direct_path(self, project: Project, sha256: str) -> str:
-        """The local path of a direct file (local ONLINE storage only)."""
-        return self.locator.path(StorageTier.ONLINE, location_for(project_slug=project.slug, sha256=sha256))
+        """The local path of a direct file (local ONLINE storage only): `location_for` under
+        the ONLINE root, joined by hand (a slug and hex digits cannot escape the root)."""
+        if self._direct_prefix is None:
+            self._direct_prefix = self.locator.path(StorageTier.ONLINE, project.slug) + os.sep
+        return f"{self._direct_prefix}{sha256[:2]}{os.sep}{sha256}"
 
     def open_direct(self, project: Project, sha256: str) -> BinaryIO:
         return self.locator.open(StorageTier.ONLINE, location_for(project_slug=project.slug, sha256=sha256))
