@@ -72,6 +72,8 @@ class SpooledZipLayout:
     """The layout of an archive of `entries` (kept in the given order), spooled to disk.
 
     Same contract as ZipLayout (duplicate names refused, `len`, `etag`, `iter_range`...).
+    An entry may also be a tuple `(name, size, crc32, key, sha256)`: a file read through
+    `opener` (a million ZipEntry objects cost more than the records).
     `opener(index, key)` opens an entry that has neither data nor its own opener; when it
     also has `path_of(index, key)` returning a local path (or None), small files are read
     through that path. `temp_dir`: where the two anonymous spool files go. Call `close()`
@@ -108,10 +110,15 @@ class SpooledZipLayout:
         names_length = offset = cd_offset = count = 0
         previous = None
         for entry in entries:
-            name = entry.name.encode("utf-8")
-            size, crc = entry.size, entry.crc32
+            if type(entry) is tuple:  # (name, size, crc32, key, sha256): a file, no ZipEntry built
+                text, size, crc, key, sha = entry
+                data = opener = None
+            else:
+                text, size, crc, key, sha = entry.name, entry.size, entry.crc32, entry.key, entry.sha256
+                data, opener = entry.data, entry.opener
+            name = text.encode("utf-8")
             if size < 0 or not 0 <= crc <= MAX32:
-                raise ValueError(f"bad size or crc32 for {entry.name!r}")
+                raise ValueError(f"bad size or crc32 for {text!r}")
             if count == self._sorted_upto and (previous is None or name > previous):
                 self._sorted_upto += 1
                 previous = name
@@ -121,19 +128,18 @@ class SpooledZipLayout:
                 records.clear()
                 names.clear()
                 self._count = count
-                self._check_unsorted_name(name, entry.name)
-            key = entry.key
+                self._check_unsorted_name(name, text)
             if type(key) is not int or not _KEY_MIN < key <= _KEY_MAX:
                 self._odd_keys[count] = key
                 key = _KEY_MIN
-            if entry.data is not None:
-                self._data[count] = entry.data
-            elif entry.opener is not None:
-                self._openers[count] = entry.opener
-            records += pack(names_length, offset, size, key, cd_offset, crc, len(name), _raw_sha(entry.sha256))
+            if data is not None:
+                self._data[count] = data
+            elif opener is not None:
+                self._openers[count] = opener
+            records += pack(names_length, offset, size, key, cd_offset, crc, len(name), _raw_sha(sha))
             names += name
             names_length += len(name)
-            digest_entry(digest, name, size, crc, entry.sha256)
+            digest_entry(digest, name, size, crc, sha)
             cd_offset += 46 + len(name) + _central_extra_length(size, offset)
             offset += _local_header_length(len(name), size) + size
             count += 1
