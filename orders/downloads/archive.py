@@ -196,23 +196,25 @@ def _temp_dir() -> str | None:
 def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str, int, int, bytes]],
                failed: dict[int, tuple[str, str]], created: dt.datetime,
                direct: bytearray | None = None) -> OrderZip:
-    """`files`: (id, name, size, crc32, raw sha256) sorted by name (raw sha256: 32 zero bytes
-    when unknown); `direct` see _Sources (filled while `files` is read, or later)."""
+    """`files`: (id, name, size, crc32, sha256 hex or "") sorted by name; `direct` see
+    _Sources (filled while `files` is read, or later)."""
     sources = _Sources(project=project, order=order, direct=direct)
     sums = {"size": 0, "crc": 0, "sha": hashlib.sha256()}
 
-    def entries() -> Iterator[ZipEntry]:
-        count = 0
-        for file_id, name, size, crc32, raw in files:
-            sha = "" if raw == _NO_SHA else raw.hex()
+    def entries() -> Iterator[ZipEntry | tuple]:
+        count = size_sum = crc_sum = 0
+        update = sums["sha"].update
+        crc32_of = zlib.crc32
+        for file_id, name, size, crc32, sha in files:
             if sha:  # SHA256SUMS is summed on the way, then generated again when sent
                 line = f"{sha}  {name}\n".encode("utf-8")
-                sums["size"] += len(line)
-                sums["crc"] = zlib.crc32(line, sums["crc"])
-                sums["sha"].update(line)
+                size_sum += len(line)
+                crc_sum = crc32_of(line, crc_sum)
+                update(line)
             count += 1
             yield name, size, crc32, file_id, sha
         sources.data_count = count
+        sums["size"], sums["crc"] = size_sum, crc_sum
         yield ZipEntry(name=SUMS_KEY, size=sums["size"], crc32=sums["crc"], key=SUMS_KEY,
                        sha256=sums["sha"].hexdigest())
         if failed:
@@ -261,19 +263,23 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
     unique = selectors.order_file_names(project=project, order=order)
     side_keys = unique.changed_keys()
 
+    online, slug_prefix = StorageTier.ONLINE, f"{project.slug}/"
+    root = locator.locator.root(online) + os.sep if locator.online_is_local else None
+
     def item(row) -> tuple | None:
         file_id, filename, size, crc32, sha256, tier, location, cache_path = row
-        is_direct = locator.is_direct(project=project, tier=tier, location=location, sha256=sha256)
+        # Direct (see _Sources): `location_for(project, sha256)` in local ONLINE storage.
+        is_direct = (root is not None and tier == online and len(sha256) == 64 and location.startswith(slug_prefix)
+                     and location == f"{slug_prefix}{sha256[:2]}/{sha256}")
         # A direct file of the expected size is fine: one stat of its path (the usual case);
         # anything else is asked in full, for the reason NOTICE.txt gives.
-        if not (is_direct and _stat_size(locator.direct_path(project, sha256)) == size):
+        if not (is_direct and _stat_size(root + location) == size):
             problem = locator.problem(tier, location, cache_path, size)
             if problem:
                 failed[file_id] = (filename, problem)
                 return None
-        raw = bytes.fromhex(sha256) if len(sha256) == 64 else _NO_SHA
         name = unique.name(file_id, filename) if file_id in side_keys or not by_name else filename
-        return name, file_id, size, crc32, raw, is_direct
+        return name, file_id, size, crc32, sha256 if len(sha256) == 64 else "", is_direct
 
     aside: list[tuple] = []
     if by_name:
@@ -310,9 +316,9 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
         else:
             merged = heapq.merge(in_name_order(), aside) if aside else in_name_order()
         append = direct.append
-        for name, file_id, size, crc32, raw, is_direct in merged:
+        for name, file_id, size, crc32, sha256, is_direct in merged:
             append(is_direct)
-            yield file_id, name, size, crc32, raw
+            yield file_id, name, size, crc32, sha256
 
     plan = _build_zip(project=project, order=order, files=files(), failed=failed, direct=direct,
                       created=timezone.now().astimezone(dt.timezone.utc))

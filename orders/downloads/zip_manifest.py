@@ -92,7 +92,8 @@ def manifest_open(*, project: Project, order: Order, etag: str | None) -> TextIO
     return io.TextIOWrapper(raw, encoding="utf-8")
 
 
-def manifest_rows(handle) -> Iterator[tuple[int, str, int, int, bytes]]:
+def manifest_rows(handle) -> Iterator[tuple[int, str, int, int, str]]:
+    """(id, name, size, crc32, sha256 hex or "") of each file, in archive order."""
     for line in handle:
         file_id, size, crc32, sha256, name = line.rstrip("\n").split("\t", 4)
-        yield int(file_id), name, int(size), int(crc32), bytes.fromhex(sha256) if sha256 else NO_SHA
+        yield int(file_id), name, int(size), int(crc32), sha256
