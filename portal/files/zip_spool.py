@@ -36,7 +36,6 @@ from .zip_layout import (
     _central_extra_length,
     _local_header_length,
     central_record,
-    digest_entry,
     dos_datetime,
     end_records,
     etag_of,
@@ -105,8 +104,7 @@ class SpooledZipLayout:
     def _build(self, entries: Iterable[ZipEntry]) -> None:
         digest = layout_digest(self.mtime)
         records, names = bytearray(), bytearray()
-        pack = _RECORD.pack
-        flush_at = BLOCK * _RECORD.size
+        pack, update = _RECORD.pack, digest.update
         names_length = offset = cd_offset = count = 0
         previous = None
         for entry in entries:
@@ -136,14 +134,20 @@ class SpooledZipLayout:
                 self._data[count] = data
             elif opener is not None:
                 self._openers[count] = opener
-            records += pack(names_length, offset, size, key, cd_offset, crc, len(name), _raw_sha(sha))
+            length = len(name)
+            records += pack(names_length, offset, size, key, cd_offset, crc, length,
+                            _raw_sha(sha) if sha else NO_SHA)
             names += name
-            names_length += len(name)
-            digest_entry(digest, name, size, crc, sha)
-            cd_offset += 46 + len(name) + _central_extra_length(size, offset)
-            offset += _local_header_length(len(name), size) + size
+            names_length += length
+            update(b"\0%s\0%d:%d:%s" % (name, size, crc, sha.encode()))  # = digest_entry
+            if size < MAX32 and offset < MAX32:
+                cd_offset += 46 + length
+                offset += 30 + length + size
+            else:
+                cd_offset += 46 + length + _central_extra_length(size, offset)
+                offset += _local_header_length(length, size) + size
             count += 1
-            if len(records) >= flush_at:
+            if not count % BLOCK:
                 _write_all(self._rfd, records)
                 _write_all(self._nfd, names)
                 records.clear()
