@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 # Delivered files are marked in batches while a zip streams (and at its end or hang-up): each
 # batch costs a transaction and a progress refresh that hold up the stream, so not too often.
-MARK_BATCH_FILES = 50_000
+MARK_BATCH_FILES = 10_000
 MARK_BATCH_SECONDS = 5.0
 NOTICE_KEY = "NOTICE.txt"
 
