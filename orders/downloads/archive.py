@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
+import itertools
 import json
 import logging
+import os
 import threading
 import time
 import zlib
@@ -18,6 +21,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
+from django.conf import settings
 from django.db import connection as db_connection
 from django.utils import timezone
 
@@ -25,7 +29,8 @@ from portal.catalog.models import StorageTier
 from portal.catalog.storage import Locator, StorageError, location_for
 from portal.files.chunks import ChunkReader
 from portal.files.ranges import ByteRange
-from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError
+from portal.files.zip_layout import ZipEntry, ZipSourceError
+from portal.files.zip_spool import SpooledZipLayout
 from portal.tenancy.models import Project
 from portal.tenancy.scope import project_scope
 
@@ -46,11 +51,11 @@ NOTICE_KEY = "NOTICE.txt"
 
 # --- order zip -----------------------------------------------------------------------------
 #
-# Memory stays small at any order size: files are read from the database as tuples in
-# batches, the layout keeps columns (see ZipLayout), SHA256SUMS is generated when sent, the
-# manifest is written and read line by line, and the stream looks up where the bytes are a
-# batch of entries at a time. What grows with the order is ~100 bytes per file (the name,
-# a few integers and the raw SHA-256), not objects.
+# Memory stays flat at any order size: the database sorts the files by name and they are read
+# in batches, the layout spools its entries to a temporary file (see SpooledZipLayout),
+# SHA256SUMS is generated from it when sent, the manifest is written and read line by line,
+# and the stream looks up where the bytes are a batch of entries at a time. What grows with
+# the order is a byte per file (`direct`) and the names that differ from their filename.
 
 SUMS_KEY = "SHA256SUMS"
 SOURCE_BATCH = 1000
@@ -63,11 +68,19 @@ class _ZipFiles:
     def __init__(self):
         self.locator = Locator()
         self.online_is_local = self.locator.is_local(StorageTier.ONLINE)
+        self._direct_prefix: str | None = None
 
     def is_direct(self, *, project: Project, tier: str, location: str, sha256: str) -> bool:
         """Stored on local disk where the catalog puts it: its key follows from its SHA-256."""
         return (tier == StorageTier.ONLINE and self.online_is_local and len(sha256) == 64
                 and location == location_for(project_slug=project.slug, sha256=sha256))
+
+    def direct_path(self, project: Project, sha256: str) -> str:
+        """The local path of a direct file (local ONLINE storage only): `location_for` under
+        the ONLINE root, joined by hand (a slug and hex digits cannot escape the root)."""
+        if self._direct_prefix is None:
+            self._direct_prefix = self.locator.path(StorageTier.ONLINE, project.slug) + os.sep
+        return f"{self._direct_prefix}{sha256[:2]}{os.sep}{sha256}"
 
     def open_direct(self, project: Project, sha256: str) -> BinaryIO:
         return self.locator.open(StorageTier.ONLINE, location_for(project_slug=project.slug, sha256=sha256))
@@ -89,44 +102,51 @@ class _ZipFiles:
         return self.locator.problem(place.area, place.key, size, missing=place.missing)
 
 
-def _sha256sums_chunks(names: Iterator[str], shas: bytes) -> Iterator[bytes]:
-    """SHA256SUMS lines (`sha256sum -c` format) for names in archive order, ~64 KiB at a time.
-    The archive order is by name, so this equals sha256sums_content of the same pairs."""
-    lines: list[str] = []
-    for position, name in enumerate(names):
-        raw = shas[32 * position : 32 * position + 32]
+def _sha256sums_chunks(layout: SpooledZipLayout, count: int) -> Iterator[bytes]:
+    """SHA256SUMS lines (`sha256sum -c` format) of the first `count` entries (the order files,
+    in archive order), ~64 KiB at a time. The archive order is by name, so this equals
+    sha256sums_content of the same pairs."""
+    lines: list[bytes] = []
+    for _, name, _, _, _, raw in layout.iter_records(0, count):
         if raw != _NO_SHA:
-            lines.append(f"{raw.hex()}  {name}\n")
-            if len(lines) >= 500:
-                yield "".join(lines).encode("utf-8")
+            lines.append(b"%s  %s\n" % (raw.hex().encode(), name))
+            if len(lines) >= 1000:
+                yield b"".join(lines)
                 lines.clear()
     if lines:
-        yield "".join(lines).encode("utf-8")
+        yield b"".join(lines)
 
 
 class _Sources:
     """The layout's opener while a zip streams. A file stored where the catalog puts it
     (`<project>/<sha[:2]>/<sha>` in ONLINE storage, flagged in `direct`) is opened from its
-    SHA-256; for the others, where the next SOURCE_BATCH entries' bytes are is looked up in
-    one query. SHA256SUMS is generated from the layout's names."""
+    SHA-256 (read by path on local disk: `path_of`); for the others, where the next
+    SOURCE_BATCH entries' bytes are is looked up in one query. SHA256SUMS is generated from
+    the layout's records."""
 
-    def __init__(self, *, project: Project, order: Order, shas: bytes, direct: bytearray | None = None):
-        self.project, self.order, self.shas = project, order, shas
-        self.layout: ZipLayout | None = None
-        self.data_count = len(shas) // 32  # the order files come first in the archive
-        self.direct = direct if direct is not None else bytearray(self.data_count)
+    def __init__(self, *, project: Project, order: Order, direct: bytearray | None = None):
+        self.project, self.order = project, order
+        self.layout: SpooledZipLayout | None = None
+        self.data_count = 0  # the order files come first in the archive
+        self.direct = direct if direct is not None else bytearray()
         self._files = _ZipFiles()
         self._batch: dict[int, tuple] = {}
 
+    def path_of(self, index: int, key: object) -> str | None:
+        if index < self.data_count and self.direct[index] and self._files.online_is_local:
+            return self._files.direct_path(self.project, self.layout.entry_sha256(index).hex())
+        return None
+
     def __call__(self, index: int, key: object) -> BinaryIO:
         if key == SUMS_KEY:
-            return ChunkReader(_sha256sums_chunks(map(self.layout.name, range(self.data_count)), self.shas))
+            return ChunkReader(_sha256sums_chunks(self.layout, self.data_count))
         if index < self.data_count and self.direct[index]:
-            return self._files.open_direct(self.project, self.shas[32 * index : 32 * index + 32].hex())
+            return self._files.open_direct(self.project, self.layout.entry_sha256(index).hex())
         row = self._batch.get(key)
         if row is None:
             last = min(index + SOURCE_BATCH, self.data_count)
-            wanted = [self.layout.key(i) for i in range(index, last) if not self.direct[i]]
+            wanted = [k for i, k in zip(range(index, last), self.layout.int_keys(index, last))
+                      if not self.direct[i]]
             with project_scope(self.project):
                 rows = selectors.zip_source_rows(project=self.project, order=self.order, file_ids=wanted)
             self._batch = {r[0]: r for r in rows}
@@ -141,7 +161,7 @@ class _Sources:
 class OrderZip:
     """A planned order zip: its byte layout and what its entries stand for."""
 
-    layout: ZipLayout
+    layout: SpooledZipLayout
     created: dt.datetime
     sources: _Sources
     # order file id -> (filename, reason), listed in NOTICE.txt
@@ -150,6 +170,11 @@ class OrderZip:
     @property
     def file_count(self) -> int:
         return self.sources.data_count
+
+    @property
+    def notice_index(self) -> int | None:
+        """The index of the NOTICE.txt entry (after the files and SHA256SUMS), if any."""
+        return self.file_count + 1 if self.failed else None
 
     def filename(self, order: Order) -> str:
         return f"order_{order.pk}_{self.created.strftime('%Y%m%d-%H%M%S')}.zip"
@@ -164,23 +189,32 @@ def _notice_line(filename: str, reason: str) -> str:
     return f"Failed to download file ({filename}): {reason.rstrip('.')}.\n"
 
 
+def _temp_dir() -> str | None:
+    return getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or None
+
+
 def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str, int, int, bytes]],
-               failed: dict[int, tuple[str, str]], created: dt.datetime, shas: bytes,
+               failed: dict[int, tuple[str, str]], created: dt.datetime,
                direct: bytearray | None = None) -> OrderZip:
-    """`files`: (id, name, size, crc32, raw sha256) sorted by name; `shas` their raw SHA-256s
-    in the same order (32 bytes each, zeros when unknown); `direct` see _Sources."""
-    sources = _Sources(project=project, order=order, shas=shas, direct=direct)
+    """`files`: (id, name, size, crc32, sha256 hex or "") sorted by name; `direct` see
+    _Sources (filled while `files` is read, or later)."""
+    sources = _Sources(project=project, order=order, direct=direct)
     sums = {"size": 0, "crc": 0, "sha": hashlib.sha256()}
 
-    def entries() -> Iterator[ZipEntry]:
-        for file_id, name, size, crc32, raw in files:
-            sha = "" if raw == _NO_SHA else raw.hex()
+    def entries() -> Iterator[ZipEntry | tuple]:
+        count = size_sum = crc_sum = 0
+        update = sums["sha"].update
+        crc32_of = zlib.crc32
+        for file_id, name, size, crc32, sha in files:
             if sha:  # SHA256SUMS is summed on the way, then generated again when sent
                 line = f"{sha}  {name}\n".encode("utf-8")
-                sums["size"] += len(line)
-                sums["crc"] = zlib.crc32(line, sums["crc"])
-                sums["sha"].update(line)
-            yield ZipEntry(name=name, size=size, crc32=crc32, key=file_id, sha256=sha)
+                size_sum += len(line)
+                crc_sum = crc32_of(line, crc_sum)
+                update(line)
+            count += 1
+            yield name, size, crc32, file_id, sha
+        sources.data_count = count
+        sums["size"], sums["crc"] = size_sum, crc_sum
         yield ZipEntry(name=SUMS_KEY, size=sums["size"], crc32=sums["crc"], key=SUMS_KEY,
                        sha256=sums["sha"].hexdigest())
         if failed:
@@ -188,51 +222,116 @@ def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str
                              in sorted(failed.items(), key=lambda item: (item[1][0], item[0])))
             yield ZipEntry.from_bytes(NOTICE_KEY, notice.encode("utf-8"), key=NOTICE_KEY)
 
-    layout = ZipLayout(entries(), mtime=_zip_mtime(order), opener=sources)
+    layout = SpooledZipLayout(entries(), mtime=_zip_mtime(order), opener=sources, temp_dir=_temp_dir())
     sources.layout = layout
+    if len(sources.direct) < sources.data_count:
+        sources.direct.extend(bytes(sources.data_count - len(sources.direct)))
     return OrderZip(layout=layout, created=created, sources=sources, failed=failed)
 
 
+def _stat_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+class _NamesOutOfOrder(Exception):
+    """The database did not return the filenames in code-point order (see order_zip_prepare)."""
+
+
 def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
-    """A fresh zip of the files AVAILABLE now (None when there is none)."""
+    """A fresh zip of the files AVAILABLE now (None when there is none).
+
+    The database sorts the files by filename; the few whose zip name differs from their
+    filename (renamed duplicates, sanitized names) are read first, sorted by name and merged
+    in, so nothing per file is kept in memory but the `direct` flag. Should the database's
+    order not be Python's (a collation surprise), the files are sorted in memory instead."""
+    try:
+        return _zip_prepare(project=project, order=order, by_name=True)
+    except _NamesOutOfOrder:
+        logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
+                       order.pk)
+        return _zip_prepare(project=project, order=order, by_name=False)
+
+
+def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip | None:
     locator = _ZipFiles()
-    ids, sizes, crcs = array("q"), array("Q"), array("I")
-    shas, direct = bytearray(), bytearray()
     failed: dict[int, tuple[str, str]] = {}
+    direct = bytearray()
     # Names are unique over ALL files of the order; the archive lists its files by name.
     unique = selectors.order_file_names(project=project, order=order)
-    names: list[str] = []
-    for file_id, filename, size, crc32, sha256, tier, location, cache_path in selectors.zip_candidate_rows(
-            project=project, order=order):
-        problem = locator.problem(tier, location, cache_path, size)
-        if problem:
-            failed[file_id] = (filename, problem)
-            continue
-        names.append(unique.name(file_id, filename))
-        ids.append(file_id)
-        sizes.append(size)
-        crcs.append(crc32)
-        shas += bytes.fromhex(sha256) if len(sha256) == 64 else _NO_SHA
-        direct.append(locator.is_direct(project=project, tier=tier, location=location, sha256=sha256))
-    if not ids and not failed:
+    side_keys = unique.changed_keys()
+
+    online, slug_prefix = StorageTier.ONLINE, f"{project.slug}/"
+    root = locator.locator.root(online) + os.sep if locator.online_is_local else None
+
+    def item(row) -> tuple | None:
+        file_id, filename, size, crc32, sha256, tier, location, cache_path = row
+        # Direct (see _Sources): `location_for(project, sha256)` in local ONLINE storage.
+        is_direct = (root is not None and tier == online and len(sha256) == 64 and location.startswith(slug_prefix)
+                     and location == f"{slug_prefix}{sha256[:2]}/{sha256}")
+        # A direct file of the expected size is fine: one stat of its path (the usual case);
+        # anything else is asked in full, for the reason NOTICE.txt gives.
+        if not (is_direct and _stat_size(root + location) == size):
+            problem = locator.problem(tier, location, cache_path, size)
+            if problem:
+                failed[file_id] = (filename, problem)
+                return None
+        name = unique.name(file_id, filename) if file_id in side_keys or not by_name else filename
+        return name, file_id, size, crc32, sha256 if len(sha256) == 64 else "", is_direct
+
+    aside: list[tuple] = []
+    if by_name:
+        keys = sorted(k for k in side_keys if isinstance(k, int))
+        for first in range(0, len(keys), SOURCE_BATCH):
+            for row in selectors.zip_candidate_rows(project=project, order=order,
+                                                    file_ids=keys[first : first + SOURCE_BATCH]):
+                found = item(row)
+                if found is not None:
+                    aside.append(found)
+    aside.sort()
+
+    def in_name_order() -> Iterator[tuple]:
+        previous = None
+        for row in selectors.zip_candidate_rows(project=project, order=order, by_name=by_name):
+            if by_name and row[0] in side_keys:
+                continue
+            found = item(row)
+            if found is None:
+                continue
+            if not by_name:
+                aside.append(found)
+                continue
+            if previous is not None and found[0] <= previous:
+                raise _NamesOutOfOrder(found[0])
+            previous = found[0]
+            yield found
+        if not by_name:
+            aside.sort()
+
+    def files() -> Iterator[tuple[int, str, int, int, bytes]]:
+        if not by_name:
+            merged = itertools.chain(in_name_order(), aside)
+        else:
+            merged = heapq.merge(in_name_order(), aside) if aside else in_name_order()
+        append = direct.append
+        for name, file_id, size, crc32, sha256, is_direct in merged:
+            append(is_direct)
+            yield file_id, name, size, crc32, sha256
+
+    plan = _build_zip(project=project, order=order, files=files(), failed=failed, direct=direct,
+                      created=timezone.now().astimezone(dt.timezone.utc))
+    if not plan.file_count and not failed:
+        plan.layout.close()
         return None
-    del unique
-    by_name = sorted(range(len(ids)), key=names.__getitem__)
-    sorted_shas = b"".join(shas[32 * i : 32 * i + 32] for i in by_name)
-    direct = bytearray(direct[i] for i in by_name)
-    del shas
-    files = ((ids[i], names[i], sizes[i], crcs[i], sorted_shas[32 * p : 32 * p + 32])
-             for p, i in enumerate(by_name))
-    plan = _build_zip(project=project, order=order, files=files, failed=failed, shas=sorted_shas,
-                      direct=direct, created=timezone.now().astimezone(dt.timezone.utc))
-    del names, by_name, files
     zip_manifest.manifest_save(project=project, order=order, plan=plan)
     return plan
 
 
 def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     """The zip first served under `etag` (the latest one when None), rebuilt byte for byte,
-    or None when it cannot be (unknown, files gone or unreadable now)."""
+    or None when it cannot be (unknown, in an older format, files gone or unreadable now)."""
     handle = zip_manifest.manifest_open(project=project, order=order, etag=etag)
     if handle is None:
         return None
@@ -242,24 +341,15 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
             if header.get("v") != zip_manifest.MANIFEST_VERSION:
                 return None
             failed = {int(fid): (filename, reason) for fid, filename, reason in header["failed"]}
-            # The raw SHA-256s in archive order come first (SHA256SUMS needs them): a first pass,
-            # then the manifest is read again for the rows (a second GET on object storage).
-            shas = bytearray()
-            for _, _, _, _, raw in zip_manifest.manifest_rows(handle):
-                shas += raw
-            rows = zip_manifest.manifest_open(project=project, order=order, etag=header["etag"])
-            if rows is None:
-                return None
-            rows.readline()
-            with rows:
-                plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(rows),
-                                  failed=failed, shas=bytes(shas),
-                                  created=dt.datetime.fromisoformat(header["created"]))
+            plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(handle),
+                              failed=failed, created=dt.datetime.fromisoformat(header["created"]))
         except (ValueError, KeyError, TypeError, OSError):
             return None
     if plan.layout.etag != header["etag"] or plan.file_count != header["count"]:
+        plan.layout.close()
         return None
     if not _zip_files_still_readable(project=project, order=order, plan=plan):
+        plan.layout.close()
         return None
     return plan
 
@@ -271,13 +361,13 @@ def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip)
     layout = plan.layout
     for first in range(0, plan.file_count, SOURCE_BATCH):
         last = min(first + SOURCE_BATCH, plan.file_count)
+        batch = list(layout.iter_records(first, last))
         rows = {r[0]: r for r in selectors.zip_source_rows(
-            project=project, order=order, file_ids=[layout.key(i) for i in range(first, last)])}
-        for i in range(first, last):
-            row = rows.get(layout.key(i))
-            if row is None or locator.problem(row[1], row[2], row[3], layout.data_span(i)[1]):
+            project=project, order=order, file_ids=[record[4] for record in batch])}
+        for i, _, size, _, key, sha in batch:
+            row = rows.get(key)
+            if row is None or locator.problem(row[1], row[2], row[3], size):
                 return False
-            sha = plan.sources.shas[32 * i : 32 * i + 32]
             plan.sources.direct[i] = sha != _NO_SHA and locator.is_direct(
                 project=project, tier=row[1], location=row[2], sha256=sha.hex())
     failed_ids = list(plan.failed)
@@ -299,13 +389,13 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
     last_flush = time.monotonic()
     marker = _BackgroundMarker()
 
-    append = delivered.append
+    data_count, notice_index = plan.file_count, plan.notice_index
 
-    def on_delivered(key: object) -> None:
+    def on_delivered(first: int, stop: int) -> None:
         nonlocal notice_sent
-        if type(key) is int:
-            append(key)
-        elif key == NOTICE_KEY:
+        if first < data_count:
+            delivered.extend(layout.int_keys(first, min(stop, data_count)))
+        if notice_index is not None and first <= notice_index < stop:
             notice_sent = True
 
     def mark(file_ids: list[int], notice: bool) -> None:
@@ -326,7 +416,7 @@ def order_zip_stream(*, project: Project, order: Order, plan: OrderZip, byte_ran
         return batch, notice
 
     try:
-        for chunk in layout.iter_range(start, end, chunk_size=chunk_size, on_delivered_key=on_delivered):
+        for chunk in layout.iter_range(start, end, chunk_size=chunk_size, on_delivered_range=on_delivered):
             yield chunk
             if len(delivered) >= MARK_BATCH_FILES or (delivered and time.monotonic() - last_flush > MARK_BATCH_SECONDS):
                 # Marking thousands of files takes a while: a thread does it, the stream goes on.

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from .archive import OrderZip
 
 MANIFEST_VERSION = 2
-MANIFESTS_KEPT = 10
+# A manifest is a line per file: a million-file order keeps at most this many (~100 MB each).
+MANIFESTS_KEPT = 3
 NO_SHA = bytes(32)
 
 
@@ -31,21 +32,19 @@ def etag_key(etag: str) -> str:
 
 
 def _manifest_lines(plan: "OrderZip") -> Iterator[bytes]:
-    layout, shas = plan.layout, plan.sources.shas
+    layout = plan.layout
     header = {"v": MANIFEST_VERSION, "etag": layout.etag, "created": plan.created.isoformat(),
               "count": plan.file_count,
               "failed": [[fid, filename, reason] for fid, (filename, reason) in sorted(plan.failed.items())]}
     yield (json.dumps(header) + "\n").encode("utf-8")
     lines = []
-    for i in range(plan.file_count):
-        raw = shas[32 * i : 32 * i + 32]
-        _, size = layout.data_span(i)
-        lines.append(f"{layout.key(i)}\t{size}\t{layout.entry_crc32(i)}\t"
-                     f"{'' if raw == NO_SHA else raw.hex()}\t{layout.name(i)}\n")
-        if len(lines) >= 1000:
-            yield "".join(lines).encode("utf-8")
+    for _, name, size, crc32, key, raw in layout.iter_records(0, plan.file_count):
+        lines.append(b"%d\t%d\t%d\t%s\t%s\n" % (key, size, crc32, b"" if raw == NO_SHA else raw.hex().encode(),
+                                                name))
+        if len(lines) >= 4096:
+            yield b"".join(lines)
             lines.clear()
-    yield "".join(lines).encode("utf-8")
+    yield b"".join(lines)
 
 
 def _latest_keys(locator: Locator, folder: str) -> list[str]:
@@ -93,7 +92,8 @@ def manifest_open(*, project: Project, order: Order, etag: str | None) -> TextIO
     return io.TextIOWrapper(raw, encoding="utf-8")
 
 
-def manifest_rows(handle) -> Iterator[tuple[int, str, int, int, bytes]]:
+def manifest_rows(handle) -> Iterator[tuple[int, str, int, int, str]]:
+    """(id, name, size, crc32, sha256 hex or "") of each file, in archive order."""
     for line in handle:
         file_id, size, crc32, sha256, name = line.rstrip("\n").split("\t", 4)
-        yield int(file_id), name, int(size), int(crc32), bytes.fromhex(sha256) if sha256 else NO_SHA
+        yield int(file_id), name, int(size), int(crc32), sha256

@@ -93,9 +93,16 @@ class UniqueNames:
         reserved = list(reserved)
         reserved_hashes = {hash(sanitize_filename(name).casefold()) for name in reserved}
         buckets = [array("q") for _ in range(256)]
-        for _, name in pairs():
-            h = hash(sanitize_filename(name).casefold())
+        self._sanitized: set = set()  # keys whose filename is not a safe name as it is
+        reserved_seen = False
+        for key, name in pairs():
+            safe = sanitize_filename(name)
+            if safe != name:
+                self._sanitized.add(key)
+            h = hash(safe.casefold())
             buckets[h & 0xFF].append(h)
+            if h in reserved_hashes:
+                reserved_seen = True
         repeated: set[int] = set()
         for index, bucket in enumerate(buckets):
             ordered = sorted(bucket)
@@ -103,7 +110,9 @@ class UniqueNames:
             buckets[index] = array("q", ordered)
         self._buckets = buckets
         suspects = repeated | reserved_hashes
-        chosen = [(key, name) for key, name in pairs() if hash(sanitize_filename(name).casefold()) in suspects]
+        # No name shared nor reserved (the usual order): nothing to rename, no second pass.
+        chosen = [(key, name) for key, name in pairs() if hash(sanitize_filename(name).casefold()) in suspects
+                  ] if repeated or reserved_seen else []
         self._renamed = unique_names(chosen, reserved=reserved, taken=self._is_taken)
 
     def _is_taken(self, folded: str) -> bool:
@@ -111,6 +120,11 @@ class UniqueNames:
         bucket = self._buckets[h & 0xFF]
         i = bisect_left(bucket, h)
         return i < len(bucket) and bucket[i] == h
+
+    def changed_keys(self) -> set:
+        """The keys whose `name` may differ from their filename (renamed or sanitized): every
+        other file is called by its filename, so files sorted by filename are sorted by name."""
+        return self._sanitized | set(self._renamed)
 
     def name(self, key: object, filename: str) -> str:
         renamed = self._renamed.get(key)

@@ -93,7 +93,7 @@ def sha256sums_content(pairs: Iterable[tuple[str, str]]) -> bytes:
 
 # --- layout -------------------------------------------------------------------------------
 
-def _dos_datetime(moment: dt.datetime) -> tuple[int, int]:
+def dos_datetime(moment: dt.datetime) -> tuple[int, int]:
     moment = max(moment.replace(tzinfo=None), DOS_EPOCH)
     if moment.year > 2107:
         moment = dt.datetime(2107, 12, 31, 23, 59, 58)
@@ -119,7 +119,7 @@ class ZipLayout:
     def __init__(self, entries: Iterable[ZipEntry], *, mtime: dt.datetime = DOS_EPOCH,
                  opener: Callable[[int, object], BinaryIO] | None = None):
         self.mtime = mtime
-        self._dos_date, self._dos_time = _dos_datetime(mtime)
+        self._dos_date, self._dos_time = dos_datetime(mtime)
         self._opener = opener
         self._names = bytearray()
         self._name_ends = array("Q")
@@ -131,8 +131,7 @@ class ZipLayout:
         self._data: dict[int, bytes] = {}
         self._openers: dict[int, Callable[[], BinaryIO]] = {}
         self._sorted_upto = 0                 # names[:sorted_upto] are strictly ascending
-        digest = hashlib.sha256(LAYOUT_VERSION)
-        digest.update(self.mtime.replace(tzinfo=None).isoformat().encode())
+        digest = layout_digest(self.mtime)
         offset = 0
         for entry in entries:
             name = entry.name.encode("utf-8")
@@ -156,7 +155,7 @@ class ZipLayout:
             elif entry.opener is not None:
                 self._openers[index] = entry.opener
             offset += _local_header_length(len(name), entry.size) + entry.size
-            digest.update(b"\0" + name + b"\0" + f"{entry.size}:{entry.crc32}:{entry.sha256}".encode())
+            digest_entry(digest, name, entry.size, entry.crc32, entry.sha256)
         self._names = bytes(self._names)
         self.central_directory_offset = offset
         self._cd_starts = array("Q")
@@ -168,7 +167,7 @@ class ZipLayout:
         self.central_directory_size = cd_offset - offset
         self._tail = self._end_records(offset, self.central_directory_size, len(self._sizes))
         self.size = cd_offset + len(self._tail)
-        self.etag = f'"zip-{digest.hexdigest()[:40]}"'
+        self.etag = etag_of(digest)
 
     def _check_new_name(self, name: bytes, text: str) -> None:
         """Duplicate names are refused, in O(log n) time and no extra memory while the names
@@ -384,75 +383,99 @@ class ZipLayout:
                 yield chunk, remaining == 0
 
     def _local_header(self, index: int) -> bytes:
-        name, size = self._name(index), self._sizes[index]
-        zip64 = size >= MAX32
-        extra = struct.pack("<HHQQ", 0x0001, 16, size, size) if zip64 else b""
-        size32 = MAX32 if zip64 else size
-        return struct.pack(
-            "<IHHHHHIIIHH",
-            0x04034B50,
-            45 if zip64 else 20,   # version needed to extract
-            UTF8_FLAG,
-            0,                     # STORE
-            self._dos_time,
-            self._dos_date,
-            self._crcs[index],
-            size32,
-            size32,
-            len(name),
-            len(extra),
-        ) + name + extra
+        return local_header(self._name(index), self._sizes[index], self._crcs[index],
+                            self._dos_time, self._dos_date)
 
     def _central_record(self, index: int) -> bytes:
-        name, size, offset = self._name(index), self._sizes[index], self._offsets[index]
-        fields = [size, size] if size >= MAX32 else []
-        if offset >= MAX32:
-            fields.append(offset)
-        extra = struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields) if fields else b""
-        size32 = MAX32 if size >= MAX32 else size
-        version = 45 if extra else 20
-        return struct.pack(
-            "<IHHHHHHIIIHHHHHII",
-            0x02014B50,
-            (3 << 8) | version,     # made by: Unix, so unzip applies the permissions
-            version,
-            UTF8_FLAG,
-            0,
-            self._dos_time,
-            self._dos_date,
-            self._crcs[index],
-            size32,
-            size32,
-            len(name),
-            len(extra),
-            0,                      # comment length
-            0,                      # disk number start
-            0,                      # internal attributes
-            UNIX_FILE_ATTR,
-            min(offset, MAX32),
-        ) + name + extra
+        return central_record(self._name(index), self._sizes[index], self._crcs[index],
+                              self._offsets[index], self._dos_time, self._dos_date)
 
     @staticmethod
     def _end_records(cd_offset: int, cd_size: int, count: int) -> bytes:
-        zip64 = count >= MAX16 or cd_offset >= MAX32 or cd_size >= MAX32
-        tail = b""
-        if zip64:
-            zip64_eocd_offset = cd_offset + cd_size
-            tail += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, (3 << 8) | 45, 45, 0, 0,
-                                count, count, cd_size, cd_offset)
-            tail += struct.pack("<IIQI", 0x07064B50, 0, zip64_eocd_offset, 1)
-        tail += struct.pack(
-            "<IHHHHIIH",
-            0x06054B50,
-            0,
-            0,
-            min(count, MAX16),
-            min(count, MAX16),
-            min(cd_size, MAX32),
-            min(cd_offset, MAX32),
-            0,
-        )
-        return tail
+        return end_records(cd_offset, cd_size, count)
+
+
+# --- records (one implementation for ZipLayout and zip_spool.SpooledZipLayout) -------------
+
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+
+
+def local_header(name: bytes, size: int, crc32: int, dos_time: int, dos_date: int) -> bytes:
+    """The local file header of a STORED entry (zip64 extra field when the size needs it)."""
+    if size < MAX32:
+        return _LOCAL.pack(0x04034B50, 20, UTF8_FLAG, 0, dos_time, dos_date, crc32, size, size,
+                           len(name), 0) + name
+    extra = struct.pack("<HHQQ", 0x0001, 16, size, size)
+    return _LOCAL.pack(0x04034B50, 45, UTF8_FLAG, 0, dos_time, dos_date, crc32, MAX32, MAX32,
+                       len(name), len(extra)) + name + extra
+
+
+def central_record(name: bytes, size: int, crc32: int, offset: int, dos_time: int, dos_date: int) -> bytes:
+    """The central directory record of an entry whose local header is at `offset`."""
+    fields = [size, size] if size >= MAX32 else []
+    if offset >= MAX32:
+        fields.append(offset)
+    extra = struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields) if fields else b""
+    size32 = MAX32 if size >= MAX32 else size
+    version = 45 if extra else 20
+    return _CENTRAL.pack(
+        0x02014B50,
+        (3 << 8) | version,     # made by: Unix, so unzip applies the permissions
+        version,
+        UTF8_FLAG,
+        0,                      # STORE
+        dos_time,
+        dos_date,
+        crc32,
+        size32,
+        size32,
+        len(name),
+        len(extra),
+        0,                      # comment length
+        0,                      # disk number start
+        0,                      # internal attributes
+        UNIX_FILE_ATTR,
+        min(offset, MAX32),
+    ) + name + extra
+
+
+def end_records(cd_offset: int, cd_size: int, count: int) -> bytes:
+    """The end of central directory record, after the zip64 ones when anything needs them."""
+    zip64 = count >= MAX16 or cd_offset >= MAX32 or cd_size >= MAX32
+    tail = b""
+    if zip64:
+        zip64_eocd_offset = cd_offset + cd_size
+        tail += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, (3 << 8) | 45, 45, 0, 0,
+                            count, count, cd_size, cd_offset)
+        tail += struct.pack("<IIQI", 0x07064B50, 0, zip64_eocd_offset, 1)
+    tail += struct.pack(
+        "<IHHHHIIH",
+        0x06054B50,
+        0,
+        0,
+        min(count, MAX16),
+        min(count, MAX16),
+        min(cd_size, MAX32),
+        min(cd_offset, MAX32),
+        0,
+    )
+    return tail
+
+
+def layout_digest(mtime: dt.datetime):
+    """The running hash of a layout's ETag: its version and timestamp, then `digest_entry`s."""
+    digest = hashlib.sha256(LAYOUT_VERSION)
+    digest.update(mtime.replace(tzinfo=None).isoformat().encode())
+    return digest
+
+
+def digest_entry(digest, name: bytes, size: int, crc32: int, sha256: str) -> None:
+    digest.update(b"\0" + name + b"\0" + f"{size}:{crc32}:{sha256}".encode())
+
+
+def etag_of(digest) -> str:
+    return f'"zip-{digest.hexdigest()[:40]}"'
 
 
 def _local_header_length(name_length: int, size: int) -> int:

@@ -1,0 +1,517 @@
+"""A zip layout whose entries live on disk, not in memory: the order zip of a million files.
+
+`SpooledZipLayout` lays out the same archive as `ZipLayout` (same bytes, same ETag, same
+public API) but writes one fixed-size record per entry (`_RECORD`: where its name is in a
+names file, its local header offset, size, int key, central record offset, CRC-32, name
+length and raw SHA-256) and the names to two anonymous temporary files. What stays in memory
+is a constant: the entries kept aside (odd keys, in-memory data, own openers; a few), one
+block of records being read, and the output chunk.
+
+Streaming reads the records a block at a time (`os.pread`) and, for small files the opener
+can give a local path for (`opener.path_of(index, key)`), reads each file with one
+`os.read`, checks its CRC-32 and gathers headers and data into ~1 MiB chunks. A range start
+is found by binary search over the records (local header offsets, then central record
+offsets). Delivered entries are reported as index ranges (`on_delivered_range(first, stop)`),
+contiguous by construction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import struct
+import tempfile
+import zlib
+from array import array
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from .zip_layout import (
+    _KEY_MAX,
+    _KEY_MIN,
+    DEFAULT_CHUNK,
+    DOS_EPOCH,
+    MAX32,
+    SMALL_PIECE,
+    ZipEntry,
+    ZipSourceError,
+    _central_extra_length,
+    _local_header_length,
+    central_record,
+    dos_datetime,
+    end_records,
+    etag_of,
+    layout_digest,
+    local_header,
+)
+
+__all__ = ["SpooledZipLayout", "NO_SHA"]
+
+# name offset, local header offset, size, int key, central record offset (from the central
+# directory's start), CRC-32, name length, raw SHA-256 (zeros when unknown): 80 bytes.
+_RECORD = struct.Struct("<QQQqQII32s")
+BLOCK = 4096  # records read (and written) at a time
+NO_SHA = bytes(32)
+
+
+def _raw_sha(sha256: str) -> bytes:
+    if len(sha256) == 64:
+        try:
+            return bytes.fromhex(sha256)
+        except ValueError:
+            pass
+    return NO_SHA
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class SpooledZipLayout:
+    """The layout of an archive of `entries` (kept in the given order), spooled to disk.
+
+    Same contract as ZipLayout (duplicate names refused, `len`, `etag`, `iter_range`...).
+    An entry may also be a tuple `(name, size, crc32, key, sha256)`: a file read through
+    `opener` (a million ZipEntry objects cost more than the records).
+    `opener(index, key)` opens an entry that has neither data nor its own opener; when it
+    also has `path_of(index, key)` returning a local path (or None), small files are read
+    through that path. `temp_dir`: where the two anonymous spool files go. Call `close()`
+    (or let the layout be collected) to free them.
+    """
+
+    def __init__(self, entries: Iterable[ZipEntry], *, mtime: dt.datetime = DOS_EPOCH,
+                 opener: Callable[[int, object], BinaryIO] | None = None, temp_dir: str | None = None):
+        self.mtime = mtime
+        self._dos_date, self._dos_time = dos_datetime(mtime)
+        self._opener = opener
+        self._path_of = getattr(opener, "path_of", None)
+        self._records = tempfile.TemporaryFile(dir=temp_dir)
+        self._names = tempfile.TemporaryFile(dir=temp_dir)
+        self._rfd, self._nfd = self._records.fileno(), self._names.fileno()
+        self._odd_keys: dict[int, object] = {}
+        self._data: dict[int, bytes] = {}
+        self._openers: dict[int, Callable[[], BinaryIO]] = {}
+        self._cache: tuple[int, list, bytes, int] = (-1, [], b"", 0)
+        self._count = 0
+        self._sorted_upto = 0
+        self._unsorted: set[bytes] = set()
+        try:
+            self._build(entries)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, entries: Iterable[ZipEntry]) -> None:
+        digest = layout_digest(self.mtime)
+        records, names = bytearray(), bytearray()
+        pack, update = _RECORD.pack, digest.update
+        names_length = offset = cd_offset = count = 0
+        previous = None
+        for entry in entries:
+            if type(entry) is tuple:  # (name, size, crc32, key, sha256): a file, no ZipEntry built
+                text, size, crc, key, sha = entry
+                data = opener = None
+            else:
+                text, size, crc, key, sha = entry.name, entry.size, entry.crc32, entry.key, entry.sha256
+                data, opener = entry.data, entry.opener
+            name = text.encode("utf-8")
+            if size < 0 or not 0 <= crc <= MAX32:
+                raise ValueError(f"bad size or crc32 for {text!r}")
+            if count == self._sorted_upto and (previous is None or name > previous):
+                self._sorted_upto += 1
+                previous = name
+            else:
+                _write_all(self._rfd, records)
+                _write_all(self._nfd, names)
+                records.clear()
+                names.clear()
+                self._count = count
+                self._check_unsorted_name(name, text)
+            if type(key) is not int or not _KEY_MIN < key <= _KEY_MAX:
+                self._odd_keys[count] = key
+                key = _KEY_MIN
+            if data is not None:
+                self._data[count] = data
+            elif opener is not None:
+                self._openers[count] = opener
+            length = len(name)
+            records += pack(names_length, offset, size, key, cd_offset, crc, length,
+                            _raw_sha(sha) if sha else NO_SHA)
+            names += name
+            names_length += length
+            update(b"\0%s\0%d:%d:%s" % (name, size, crc, sha.encode()))  # = digest_entry
+            if size < MAX32 and offset < MAX32:
+                cd_offset += 46 + length
+                offset += 30 + length + size
+            else:
+                cd_offset += 46 + length + _central_extra_length(size, offset)
+                offset += _local_header_length(length, size) + size
+            count += 1
+            if not count % BLOCK:
+                _write_all(self._rfd, records)
+                _write_all(self._nfd, names)
+                records.clear()
+                names.clear()
+        _write_all(self._rfd, records)
+        _write_all(self._nfd, names)
+        self._count = count
+        self.central_directory_offset = offset
+        self.central_directory_size = cd_offset
+        self._tail = end_records(offset, cd_offset, count)
+        self.size = offset + cd_offset + len(self._tail)
+        self.etag = etag_of(digest)
+
+    def _check_unsorted_name(self, name: bytes, text: str) -> None:
+        """Like ZipLayout: binary search of the sorted prefix (on disk), then the unsorted rest
+        (in memory: the few entries after the sorted ones, e.g. SHA256SUMS)."""
+        lo, hi = 0, self._sorted_upto
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._name(mid) < name:
+                lo = mid + 1
+            else:
+                hi = mid
+        if (lo < self._sorted_upto and self._name(lo) == name) or name in self._unsorted:
+            raise ValueError(f"duplicate archive name {text!r}")
+        self._unsorted.add(name)
+
+    # --- records ------------------------------------------------------------------------
+
+    def _block(self, number: int) -> tuple[list, bytes, int]:
+        """(records, their names, offset of the first name) of block `number`."""
+        cached = self._cache
+        if cached[0] == number:
+            return cached[1], cached[2], cached[3]
+        raw = os.pread(self._rfd, BLOCK * _RECORD.size, number * BLOCK * _RECORD.size)
+        records = list(_RECORD.iter_unpack(raw))
+        base = records[0][0] if records else 0
+        last = records[-1] if records else None
+        names = os.pread(self._nfd, last[0] + last[6] - base, base) if last else b""
+        self._cache = (number, records, names, base)
+        return records, names, base
+
+    def _record(self, index: int) -> tuple:
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        cached = self._cache
+        if cached[0] == index // BLOCK:
+            return cached[1][index % BLOCK]
+        return _RECORD.unpack(os.pread(self._rfd, _RECORD.size, index * _RECORD.size))
+
+    def _name(self, index: int) -> bytes:
+        record = self._record(index)
+        return os.pread(self._nfd, record[6], record[0])
+
+    def _key_of(self, index: int, int_key: int) -> object:
+        return self._odd_keys.get(index) if int_key == _KEY_MIN else int_key
+
+    def _bisect(self, pos: int, field: int, base: int = 0) -> int:
+        """The last index whose record `field` (+ base) is <= pos (0 when none)."""
+        lo, hi = 0, self._count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if base + self._record(mid)[field] <= pos:
+                lo = mid + 1
+            else:
+                hi = mid
+        return max(lo - 1, 0)
+
+    # --- public -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._records.close()
+        self._names.close()
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def entry_count(self) -> int:
+        return self._count
+
+    def entry(self, index: int) -> ZipEntry:
+        _, _, size, key, _, crc, _, sha = self._record(index)
+        return ZipEntry(name=self.name(index), size=size, crc32=crc, opener=self._openers.get(index),
+                        data=self._data.get(index), key=self._key_of(index, key),
+                        sha256="" if sha == NO_SHA else sha.hex())
+
+    def key(self, index: int) -> object:
+        return self._key_of(index, self._record(index)[3])
+
+    def entry_crc32(self, index: int) -> int:
+        return self._record(index)[5]
+
+    def entry_sha256(self, index: int) -> bytes:
+        """The raw SHA-256 the entry was given (32 zero bytes when none)."""
+        return self._record(index)[7]
+
+    def name(self, index: int) -> str:
+        return self._name(index).decode("utf-8")
+
+    @property
+    def entries(self) -> list[ZipEntry]:
+        return [self.entry(i) for i in range(self.entry_count)]
+
+    @property
+    def is_zip64(self) -> bool:
+        return len(self._tail) > 22
+
+    def entry_span(self, index: int) -> tuple[int, int]:
+        data_offset, size = self.data_span(index)
+        return self._record(index)[1], data_offset + size - 1
+
+    def data_span(self, index: int) -> tuple[int, int]:
+        _, offset, size, _, _, _, name_length, _ = self._record(index)
+        return offset + _local_header_length(name_length, size), size
+
+    def iter_records(self, first: int = 0, stop: int | None = None
+                     ) -> Iterator[tuple[int, bytes, int, int, object, bytes]]:
+        """(index, UTF-8 name, size, crc32, key, raw sha256) of entries first..stop-1, read
+        a block at a time."""
+        stop = self._count if stop is None else min(stop, self._count)
+        index = first
+        while index < stop:
+            number = index // BLOCK
+            records, names, base = self._block(number)
+            for record in records[index - number * BLOCK : stop - number * BLOCK]:
+                name_offset, _, size, key, _, crc, name_length, sha = record
+                start = name_offset - base
+                yield (index, names[start : start + name_length], size, crc,
+                       self._odd_keys.get(index) if key == _KEY_MIN else key, sha)
+                index += 1
+
+    def int_keys(self, first: int, stop: int) -> array:
+        """The int keys of entries first..stop-1 (others left out)."""
+        keys = array("q")
+        stop = min(stop, self._count)
+        index = first
+        while index < stop:
+            number = index // BLOCK
+            records = self._block(number)[0]
+            for record in records[index - number * BLOCK : stop - number * BLOCK]:
+                if record[3] != _KEY_MIN:
+                    keys.append(record[3])
+            index = (number + 1) * BLOCK
+        return keys
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.iter_range(0, self.size - 1)
+
+    def iter_range(self, start: int = 0, end: int | None = None, *, chunk_size: int = DEFAULT_CHUNK,
+                   on_delivered: Callable[[ZipEntry], None] | None = None,
+                   verify_crc: bool = True,
+                   on_delivered_key: Callable[[object], None] | None = None,
+                   on_delivered_range: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+        """Bytes `start..end` (inclusive, clamped), as ZipLayout.iter_range. Delivered entries
+        (their last byte yielded and taken) are also reported as `on_delivered_range(first,
+        stop)`: the entries first..stop-1, in order, each once."""
+        end = self.size - 1 if end is None else min(end, self.size - 1)
+        if start > end:
+            return
+        if on_delivered_range is not None:
+            report = on_delivered_range
+        elif on_delivered_key is not None:
+            def report(first, stop):
+                for i in range(first, stop):
+                    on_delivered_key(self.key(i))
+        elif on_delivered is not None:
+            def report(first, stop):
+                for i in range(first, stop):
+                    on_delivered(self.entry(i))
+        else:
+            report = None
+        count = self._count
+        index = self._bisect(start, 1) if count else 0
+        confirmed = done = index  # entries confirmed / completed by the bytes produced so far
+        pos = start
+        buffer = bytearray()
+        dos_time, dos_date = self._dos_time, self._dos_date
+        path_of = self._path_of
+        special = self._data or self._openers
+        small = min(SMALL_PIECE, chunk_size + 1)
+        local_pack = struct.Struct("<IHHHHHIIIHH").pack
+        # Entries: local header, then data.
+        while index < count and pos <= end:
+            number = index // BLOCK
+            records, names, base = self._block(number)
+            for record in records[index - number * BLOCK :]:
+                if pos > end:
+                    break
+                name_offset, offset, size, key, _, crc, name_length, _ = record
+                data_offset = offset + 30 + name_length + (20 if size >= MAX32 else 0)
+                entry_end = data_offset + size
+                if pos >= entry_end:
+                    index += 1
+                    done = confirmed = index
+                    continue
+                name = names[name_offset - base : name_offset - base + name_length]
+                path = None
+                if (pos == offset and entry_end <= end + 1 and size < small and name_length < 60000
+                        and path_of is not None and not (special and index in special)):
+                    path = path_of(index, self._odd_keys.get(index) if key == _KEY_MIN else key)
+                if path is not None:
+                    # The common case at a million files: the whole small entry, in one read.
+                    if size:
+                        data = self._read_small(index, path, size, crc, verify_crc)
+                        buffer += local_pack(0x04034B50, 20, 1 << 11, 0, dos_time, dos_date, crc, size, size,
+                                             name_length, 0)
+                        buffer += name
+                        buffer += data
+                    else:
+                        buffer += local_header(name, size, crc, dos_time, dos_date)
+                    pos = entry_end
+                    index += 1
+                    done = index
+                    if len(buffer) >= chunk_size:
+                        yield bytes(buffer)
+                        buffer.clear()
+                        if report is not None and done > confirmed:
+                            report(confirmed, done)
+                        confirmed = done
+                    continue
+                for piece, completes in self._entry_pieces(index, record, name, pos, end, chunk_size,
+                                                           verify_crc):
+                    pos += len(piece)
+                    if len(piece) >= SMALL_PIECE:
+                        if buffer:
+                            yield bytes(buffer)
+                            buffer.clear()
+                            if report is not None and done > confirmed:
+                                report(confirmed, done)
+                            confirmed = done
+                        yield piece
+                        if completes:
+                            done = index + 1
+                        if report is not None and done > confirmed:
+                            report(confirmed, done)
+                        confirmed = done
+                        continue
+                    buffer += piece
+                    if completes:
+                        done = index + 1
+                    if len(buffer) >= chunk_size:
+                        yield bytes(buffer)
+                        buffer.clear()
+                        if report is not None and done > confirmed:
+                            report(confirmed, done)
+                        confirmed = done
+                index += 1
+        # Central directory records, then the end records.
+        cd_start = self.central_directory_offset
+        tail_offset = cd_start + self.central_directory_size
+        if pos <= end and pos < tail_offset:
+            ci = self._bisect(pos, 4, cd_start)
+            while ci < count and pos <= end:
+                number = ci // BLOCK
+                records, names, base = self._block(number)
+                for record in records[ci - number * BLOCK :]:
+                    if pos > end:
+                        break
+                    name_offset, offset, size, _, rec_start, crc, name_length, _ = record
+                    name = names[name_offset - base : name_offset - base + name_length]
+                    central = central_record(name, size, crc, offset, dos_time, dos_date)
+                    rec_start += cd_start
+                    if pos == rec_start and rec_start + len(central) - 1 <= end:
+                        buffer += central
+                        pos += len(central)
+                    else:
+                        piece = central[pos - rec_start : min(end, rec_start + len(central) - 1) - rec_start + 1]
+                        pos += len(piece)
+                        buffer += piece
+                    ci += 1
+                    if len(buffer) >= chunk_size:
+                        yield bytes(buffer)
+                        buffer.clear()
+                        if report is not None and done > confirmed:
+                            report(confirmed, done)
+                        confirmed = done
+        if pos <= end:
+            buffer += self._tail[pos - tail_offset : end - tail_offset + 1]
+        if buffer:
+            yield bytes(buffer)
+            if report is not None and done > confirmed:
+                report(confirmed, done)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _read_small(self, index: int, path: str, size: int, crc: int, verify_crc: bool) -> bytes:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                data = os.read(fd, size)
+                while len(data) < size:
+                    more = os.read(fd, size - len(data))
+                    if not more:
+                        break
+                    data += more
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
+        if len(data) < size:
+            raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
+        if verify_crc and _crc32(data) != crc:
+            raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
+        return data
+
+    def _entry_pieces(self, index: int, record: tuple, name: bytes, pos: int, end: int, chunk_size: int,
+                      verify_crc: bool) -> Iterator[tuple[bytes, bool]]:
+        """(bytes, whether they complete the entry) of entry `index` from `pos` (ZipLayout._pieces)."""
+        _, offset, size, key, _, crc, _, _ = record
+        header = local_header(name, size, crc, self._dos_time, self._dos_date)
+        data_offset = offset + len(header)
+        last_byte = data_offset + size - 1  # of the header when the entry is empty
+        if pos < data_offset:
+            piece = header[pos - offset : min(end, data_offset - 1) - offset + 1]
+            pos += len(piece)
+            yield piece, size == 0 and pos - 1 == last_byte
+        if pos <= end and size > 0 and pos <= last_byte:
+            stop = min(end, last_byte)
+            for chunk, is_last in self._iter_data(index, self._key_of(index, key), size, crc,
+                                                  pos - data_offset, stop - data_offset, chunk_size,
+                                                  verify_crc):
+                yield chunk, is_last and stop == last_byte
+
+    def _open(self, index: int, key: object) -> BinaryIO:
+        opener = self._openers.get(index)
+        if opener is not None:
+            return opener()
+        if self._opener is None:
+            raise FileNotFoundError(f"no source for {self.name(index)!r}")
+        return self._opener(index, key)
+
+    def _iter_data(self, index: int, key: object, size: int, expected_crc: int, first: int, last: int,
+                   chunk_size: int, verify_crc: bool) -> Iterator[tuple[bytes, bool]]:
+        data = self._data.get(index)
+        if data is not None:
+            for i in range(first, last + 1, chunk_size):
+                j = min(i + chunk_size, last + 1)
+                yield data[i:j], j == last + 1
+            return
+        whole = first == 0 and last == size - 1
+        try:
+            handle = self._open(index, key)
+        except OSError as exc:
+            raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
+        with handle:
+            if first:
+                handle.seek(first)
+            remaining = last - first + 1
+            crc = 0
+            while remaining > 0:
+                try:
+                    chunk = handle.read(min(chunk_size, remaining))
+                except OSError as exc:
+                    raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
+                if not chunk:
+                    raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
+                remaining -= len(chunk)
+                if whole and verify_crc:
+                    crc = _crc32(chunk, crc)
+                    if remaining == 0 and crc != expected_crc:
+                        raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
+                yield chunk, remaining == 0
+
+
+def _crc32(data: bytes, value: int = 0) -> int:
+    return zlib.crc32(data, value) & MAX32
