@@ -7,8 +7,9 @@ import math
 from typing import Iterable
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Exists, OuterRef, Q, Sum
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from portal.tenancy.models import Project
@@ -111,6 +112,19 @@ def _id_set(file_ids: Iterable[int]):
     return Q(id__in=RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)]))
 
 
+def _update_returning_sub_orders(files: QuerySet, **values) -> list[int]:
+    """`files.update(**values)` returning the sub-order of every changed file: one statement
+    where a SELECT DISTINCT of the sub-orders first read the same rows again (a third of the
+    marking's cost per file)."""
+    query = files.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(files.db).as_sql()
+    column = connection.ops.quote_name(OrderDataFile._meta.get_field("sub_order").column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {column}", params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 @transaction.atomic
 def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Iterable[int]) -> int:
     """Files fully sent become DOWNLOADED; sub-orders with nothing left to fetch are DONE and
@@ -118,8 +132,9 @@ def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Ite
     locked = order_lock(project=project, order_id=order.pk)
     files = OrderDataFile.objects.filter(_id_set(file_ids), project=project, order_id=locked.pk,
                                          state__in=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR))
-    sub_order_ids = set(files.values_list("sub_order_id", flat=True).distinct())
-    changed = files.update(state=FileState.DOWNLOADED, error_reason="", state_date=timezone.now())
+    changed_sub_orders = _update_returning_sub_orders(files, state=FileState.DOWNLOADED, error_reason="",
+                                                      state_date=timezone.now())
+    changed, sub_order_ids = len(changed_sub_orders), set(changed_sub_orders)
     if changed:
         _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
     return changed
