@@ -7,7 +7,7 @@ import math
 from typing import Iterable
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -97,25 +97,15 @@ def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int])
     suborders_schedule(project=project, owner_id=order.owner_id)
 
 
-def _id_set(file_ids: Iterable[int]):
-    """A filter on the ids with ONE query parameter: a zip marks ten thousand files at a time,
-    and Django preparing ten thousand `IN` parameters cost more than the update.
-
-    PostgreSQL: `id = ANY(array)`, probed in the primary key whatever the planner thinks of the
-    order's rows (a freshly built order has no statistics: `id IN (SELECT unnest(...))` was
-    planned as a nested loop over all of the order's files, per batch). SQLite: JSON ids."""
-    ids = [int(i) for i in file_ids]
-    if connection.vendor == "postgresql":
-        qn = connection.ops.quote_name
-        column = f"{qn(OrderDataFile._meta.db_table)}.{qn('id')}"
-        return RawSQL(f"{column} = ANY(%s::bigint[])", [ids], output_field=BooleanField())
-    return Q(id__in=RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)]))
+def _id_set(file_ids: Iterable[int]) -> RawSQL:
+    """The ids as ONE query parameter (JSON, SQLite): a zip marks ten thousand files at a time,
+    and Django preparing ten thousand `IN` parameters cost more than the update."""
+    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps([int(i) for i in file_ids])])
 
 
 def _update_returning_sub_orders(files: QuerySet, **values) -> list[int]:
     """`files.update(**values)` returning the sub-order of every changed file: one statement
-    where a SELECT DISTINCT of the sub-orders first read the same rows again (a third of the
-    marking's cost per file)."""
+    where a SELECT DISTINCT of the sub-orders first read the same rows again."""
     query = files.query.chain(UpdateQuery)
     query.add_update_values(values)
     sql, params = query.get_compiler(files.db).as_sql()
@@ -125,15 +115,42 @@ def _update_returning_sub_orders(files: QuerySet, **values) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], from_states, state: str,
+                error_reason: str, now) -> list[int]:
+    """Files of the order among `file_ids` in one of `from_states` get `state`; returns the
+    sub-order of each changed file (one per file).
+
+    PostgreSQL: the ids are found by the primary key alone (a subquery the order conditions
+    cannot be pushed into), then joined by id. Given the order's conditions, the planner,
+    whose statistics never describe the states of a new order (none yet, or taken while it
+    was all PENDING), scanned the order's (project, order, state) index entries per batch
+    instead: a cost per batch growing with the order's size (quadratic over a zip of it).
+    The state is checked again on the row being updated (it is no index's first column)."""
+    if connection.vendor != "postgresql":
+        files = OrderDataFile.objects.filter(project=project, order_id=order_id, id__in=_id_set(file_ids),
+                                             state__in=from_states)
+        return _update_returning_sub_orders(files, state=state, error_reason=error_reason, state_date=now)
+    qn = connection.ops.quote_name
+    table = qn(OrderDataFile._meta.db_table)
+    states = ", ".join(["%s"] * len(from_states))
+    sql = (f"UPDATE {table} AS f SET state = %s, error_reason = %s, state_date = %s "
+           f"FROM (SELECT id, project_id, order_id FROM {table} WHERE id = ANY(%s::bigint[]) OFFSET 0) AS s "
+           f"WHERE f.id = s.id AND s.project_id = %s AND s.order_id = %s AND f.state IN ({states}) "
+           f"RETURNING f.sub_order_id")
+    params = [str(state), error_reason, now, [int(i) for i in file_ids], project.pk, order_id, *map(str, from_states)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 @transaction.atomic
 def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Iterable[int]) -> int:
     """Files fully sent become DOWNLOADED; sub-orders with nothing left to fetch are DONE and
     the owner's next sub-orders start. Returns how many files changed."""
     locked = order_lock(project=project, order_id=order.pk)
-    files = OrderDataFile.objects.filter(_id_set(file_ids), project=project, order_id=locked.pk,
-                                         state__in=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR))
-    changed_sub_orders = _update_returning_sub_orders(files, state=FileState.DOWNLOADED, error_reason="",
-                                                      state_date=timezone.now())
+    changed_sub_orders = _mark_files(project=project, order_id=locked.pk, file_ids=file_ids,
+                                     from_states=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR),
+                                     state=FileState.DOWNLOADED, error_reason="", now=timezone.now())
     changed, sub_order_ids = len(changed_sub_orders), set(changed_sub_orders)
     if changed:
         _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
