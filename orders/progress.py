@@ -120,24 +120,24 @@ def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], fro
     """Files of the order among `file_ids` in one of `from_states` get `state`; returns the
     sub-order of each changed file (one per file).
 
-    PostgreSQL: the ids are found by the primary key alone (a subquery the order conditions
-    cannot be pushed into), then joined by id. Given the order's conditions, the planner,
-    whose statistics never describe the states of a new order (none yet, or taken while it
-    was all PENDING), scanned the order's (project, order, state) index entries per batch
-    instead: a cost per batch growing with the order's size (quadratic over a zip of it).
-    The state is checked again on the row being updated (it is no index's first column)."""
+    PostgreSQL: the primary key is the only index the statement offers (the other conditions
+    are written as expressions no index matches). The planner's statistics never describe
+    the states of a new order (none yet, or taken while it was all PENDING), so given
+    indexable order and state conditions it scanned the order's (project, order, state)
+    index entries per batch and filtered them by id: a cost per batch growing with the
+    order's size, quadratic over a zip of it. Every condition is still rechecked on the row
+    being updated."""
     if connection.vendor != "postgresql":
         files = OrderDataFile.objects.filter(project=project, order_id=order_id, id__in=_id_set(file_ids),
                                              state__in=from_states)
         return _update_returning_sub_orders(files, state=state, error_reason=error_reason, state_date=now)
-    qn = connection.ops.quote_name
-    table = qn(OrderDataFile._meta.db_table)
+    table = connection.ops.quote_name(OrderDataFile._meta.db_table)
     states = ", ".join(["%s"] * len(from_states))
-    sql = (f"UPDATE {table} AS f SET state = %s, error_reason = %s, state_date = %s "
-           f"FROM (SELECT id, project_id, order_id FROM {table} WHERE id = ANY(%s::bigint[]) OFFSET 0) AS s "
-           f"WHERE f.id = s.id AND s.project_id = %s AND s.order_id = %s AND f.state IN ({states}) "
-           f"RETURNING f.sub_order_id")
-    params = [str(state), error_reason, now, [int(i) for i in file_ids], project.pk, order_id, *map(str, from_states)]
+    sql = (f"UPDATE {table} SET state = %s, error_reason = %s, state_date = %s "
+           f"WHERE id = ANY(%s::bigint[]) AND project_id + 0 = %s AND order_id + 0 = %s "
+           f"AND state || '' IN ({states}) RETURNING sub_order_id")
+    params = [str(state), error_reason, now, [int(i) for i in file_ids], project.pk, order_id,
+              *map(str, from_states)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
