@@ -8,8 +8,9 @@ fills a basket with a query matching every object, then times, in this process:
   create   order_create (the POST /user/orders service: label, snapshot, empty basket)
   build    order_build (what the Celery task runs: files resolved, sub-orders, RUNNING)
   stage    every sub-order's staging (what the workers run), until the order is DONE
+  mark     every file marked DOWNLOADED in the zip download's batches (printed apart, per file)
 and, in the same run, `COPY ... FROM STDIN` of the order's 200,000 rows into a table with the
-same columns and indexes. Prints both and the ratio. Options: --objects N, --files-per-object K.
+same columns and indexes. Prints both and the ratio, and the peak RSS of each phase. Options: --objects N, --files-per-object K.
 """
 from __future__ import annotations
 
@@ -58,31 +59,79 @@ def build_catalog(project, n_objects: int, files_per_object: int):
 
 
 def copy_baseline(order_id: int) -> tuple[float, int]:
-    """Times a raw COPY of the order's rows into an identical (columns + indexes) table."""
+    """Times a raw COPY of the order's rows into an identical (columns + indexes) table.
+
+    The rows go through a temporary file (COPY ... TO, then the timed COPY ... FROM in 1 MiB
+    blocks): flat memory in this process at a million objects."""
+    import tempfile
+
     from orders.bulk import FILE_COLUMNS
     from orders.models import OrderDataFile
 
     table = OrderDataFile._meta.db_table
     columns = ", ".join(FILE_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {table} WHERE order_id = %s", [order_id])
-        rows = cursor.fetchall()
-        cursor.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)")
-    t = time.perf_counter()
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY bench_copy ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    elapsed = time.perf_counter() - t
+    with tempfile.TemporaryFile(dir=os.environ.get("TMPDIR")) as data:
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY (SELECT {columns} FROM {table} WHERE order_id = {int(order_id)}) "
+                                    "TO STDOUT") as copy:
+                for block in copy:
+                    data.write(block)
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE order_id = %s", [order_id])
+            rows = cursor.fetchone()[0]
+            cursor.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)")
+        data.seek(0)
+        t = time.perf_counter()
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY bench_copy ({columns}) FROM STDIN") as copy:
+                while block := data.read(1 << 20):
+                    copy.write(block)
+        elapsed = time.perf_counter() - t
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_copy")
-    return elapsed, len(rows)
+    return elapsed, rows
+
+
+def _peak_rss_reset() -> None:
+    """Resets this process's peak RSS (VmHWM), so each phase reports its own peak (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _rss_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def mark_downloaded(project, order, batch: int) -> tuple[float, int]:
+    """Marks every file of the order DOWNLOADED the way a zip download does (batches of the
+    zip's MARK_BATCH_FILES ids, each in its own transaction). Returns (seconds, files)."""
+    from orders import progress
+    from orders.models import OrderDataFile
+
+    files = OrderDataFile.objects.filter(project=project, order=order)
+    elapsed, marked, last = 0.0, 0, 0
+    while True:
+        ids = list(files.filter(position__gt=last).order_by("position").values_list("id", "position")[:batch])
+        if not ids:
+            return elapsed, marked
+        last = ids[-1][1]
+        t = time.perf_counter()
+        marked += progress.order_files_mark_downloaded(project=project, order=order, file_ids=[i for i, _ in ids])
+        elapsed += time.perf_counter() - t
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--files-per-object", type=int, default=2)
+    parser.add_argument("--skip-mark", action="store_true", help="do not time the DOWNLOADED marking")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/order_bench.py compares with PostgreSQL COPY: set DATABASE_URL to PostgreSQL")
@@ -115,9 +164,13 @@ def main() -> None:
             t = time.perf_counter()
             order = services.order_create(project=project, owner=user, label="bench")
             t_create = time.perf_counter() - t
+            rss_before = _rss_mib("VmRSS")
+            _peak_rss_reset()
             t = time.perf_counter()
             build.order_build(project=project, order_id=order.pk)
             t_build = time.perf_counter() - t
+            rss_build = _rss_mib("VmHWM")
+            _peak_rss_reset()
             t = time.perf_counter()
             while True:
                 staging = list(SubOrder.objects.filter(order=order, state=SubOrderState.STAGING)
@@ -127,6 +180,7 @@ def main() -> None:
                 for sub_id in staging:
                     suborder_stage(project=project, sub_order_id=sub_id)
             t_stage = time.perf_counter() - t
+            rss_stage = _rss_mib("VmHWM")
             order = Order.objects.get(pk=order.pk)
             assert order.status == "DONE", order.status
             assert OrderDataFile.objects.filter(order=order, state=FileState.AVAILABLE).count() == n_files
@@ -136,6 +190,17 @@ def main() -> None:
         # The baseline is short and the machine may be shared: median of three runs.
         copies = [copy_baseline(order.pk) for _ in range(3)]
         t_copy, copied = sorted(copies)[1]
+        from orders.downloads.archive import MARK_BATCH_FILES
+
+        with project_scope(project):
+            _peak_rss_reset()
+            t_mark, marked = mark_downloaded(project, order, MARK_BATCH_FILES) if not args.skip_mark else (0.0, 0)
+            rss_mark = _rss_mib("VmHWM")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = %s::regclass",
+                               [OrderDataFile._meta.db_table])
+                updates, hot = cursor.fetchone()
+            assert marked == (0 if args.skip_mark else n_files), marked
         print(f"order of {args.objects} objects / {n_files} files, {subs} sub-orders: DONE, "
               f"percentCompleted={order.percent_completed}, availableFilesCount={order.available_files_count}")
         print(f"  create {t_create * 1000:.0f} ms   build {t_build:.2f} s   stage {t_stage:.2f} s   "
@@ -143,6 +208,11 @@ def main() -> None:
         print(f"raw COPY of the same {copied} rows (same columns and indexes): {t_copy:.2f} s "
               f"(median of {', '.join(f'{c:.2f}' for c, _ in copies)})")
         print(f"ratio order create+complete / COPY: {total / t_copy:.1f}x  (build alone: {t_build / t_copy:.1f}x)")
+        print(f"DOWNLOADED marking (zip batches of {MARK_BATCH_FILES}): {t_mark:.2f} s, "
+              f"{t_mark / max(marked, 1) * 1e6:.1f} us per file ({t_mark / t_copy:.1f}x the COPY); order file updates "
+              f"{updates}, of which HOT {hot} (statistics may lag)")
+        print(f"RSS of this process before the build {rss_before:.0f} MiB; peak during build {rss_build:.0f} MiB, "
+              f"staging {rss_stage:.0f} MiB, marking {rss_mark:.0f} MiB")
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

@@ -2,7 +2,7 @@
 tasks, sub-orders and files, then the order started."""
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
@@ -15,6 +15,12 @@ from .models import DatasetTask, FileState, Order, OrderDataFile, SubOrder
 from .progress import order_progress_refresh
 from .scheduling import suborders_schedule
 from .transitions import Action, order_lock, order_transition
+
+
+# An order with at least this many files is followed by an ANALYZE of the order files table
+# (PostgreSQL, in the build's transaction): the planner otherwise takes the new order for a
+# handful of rows and plans its staging and download bookkeeping as scans of all its files.
+ANALYZE_MIN_FILES = 100_000
 
 
 class BuildRaced(RuntimeError):
@@ -95,6 +101,7 @@ def order_build(*, project: Project, order_id: int, resolver=None) -> bool:
     try:
         with transaction.atomic():
             (resolver or _build_from_selection)(project=project, order=order)
+            _analyze_if_large(project=project, order_id=order_id)
             order_build_finish(project=project, order_id=order_id)
     except IntegrityError:
         if Order.objects.filter(project=project, id=order_id, built_at__isnull=False).exists():
@@ -103,6 +110,16 @@ def order_build(*, project: Project, order_id: int, resolver=None) -> bool:
     except Order.DoesNotExist:  # removed while building
         return False
     return True
+
+
+def _analyze_if_large(*, project: Project, order_id: int) -> None:
+    if connection.vendor != "postgresql":
+        return
+    files = DatasetTask.objects.filter(project=project, order_id=order_id).aggregate(n=Sum("files_count"))["n"]
+    if (files or 0) >= ANALYZE_MIN_FILES:
+        with connection.cursor() as cursor:
+            # Samples a bounded number of rows (default_statistics_target), whatever the table's size.
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(OrderDataFile._meta.db_table)}")
 
 
 @transaction.atomic

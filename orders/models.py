@@ -143,14 +143,16 @@ class OrderDataFile(TenantModel):
     # The biggest table (hundreds of thousands of rows per order, copied in one statement):
     # - no single-column index where a composite one below starts with the column (fewer
     #   writes per row on insert and on every state change);
-    # - the order constraint is the one integrity anchor checked per row; project and
-    #   sub-order are the order's own (set together by the build), so their database
-    #   constraints would only add two deferred checks per row at commit (Django still
-    #   cascades deletes through them).
+    # - no database constraint on project, order or sub-order: each is a deferred check per
+    #   row at commit (the order's alone cost the build about 14 us per file, a third of it,
+    #   in bench/order_bench.py). The rows are written only by the build, inside the
+    #   transaction that then locks the order (a removed order rolls the build back), and
+    #   removed with their order under its lock; Django still cascades deletes through them.
     project = models.ForeignKey("tenancy.Project", on_delete=models.CASCADE, related_name="+", db_index=False,
                                 db_constraint=False)
     # Indexed by (order, position) below.
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files", db_index=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="files", db_index=False,
+                              db_constraint=False)
     sub_order = models.ForeignKey(SubOrder, on_delete=models.CASCADE, related_name="files", db_index=False,
                                   db_constraint=False)
     # A soft link to the catalog: the row keeps its own copy of the file's facts, so no

@@ -7,8 +7,9 @@ import math
 from typing import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from portal.tenancy.models import Project
@@ -97,12 +98,49 @@ def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int])
 
 
 def _id_set(file_ids: Iterable[int]) -> RawSQL:
-    """The ids as ONE query parameter (an array, or JSON on SQLite): a zip marks ten thousand
-    files at a time, and Django preparing ten thousand `IN` parameters cost more than the update."""
-    ids = [int(i) for i in file_ids]
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
-    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)])
+    """The ids as ONE query parameter (JSON, SQLite): a zip marks ten thousand files at a time,
+    and Django preparing ten thousand `IN` parameters cost more than the update."""
+    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps([int(i) for i in file_ids])])
+
+
+def _update_returning_sub_orders(files: QuerySet, **values) -> list[int]:
+    """`files.update(**values)` returning the sub-order of every changed file: one statement
+    where a SELECT DISTINCT of the sub-orders first read the same rows again."""
+    query = files.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(files.db).as_sql()
+    column = connection.ops.quote_name(OrderDataFile._meta.get_field("sub_order").column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {column}", params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], from_states, state: str,
+                error_reason: str, now) -> list[int]:
+    """Files of the order among `file_ids` in one of `from_states` get `state`; returns the
+    sub-order of each changed file (one per file).
+
+    PostgreSQL: the primary key is the only index the statement offers (the other conditions
+    are written as expressions no index matches). The planner's statistics never describe
+    the states of a new order (none yet, or taken while it was all PENDING), so given
+    indexable order and state conditions it scanned the order's (project, order, state)
+    index entries per batch and filtered them by id: a cost per batch growing with the
+    order's size, quadratic over a zip of it. Every condition is still rechecked on the row
+    being updated."""
+    if connection.vendor != "postgresql":
+        files = OrderDataFile.objects.filter(project=project, order_id=order_id, id__in=_id_set(file_ids),
+                                             state__in=from_states)
+        return _update_returning_sub_orders(files, state=state, error_reason=error_reason, state_date=now)
+    table = connection.ops.quote_name(OrderDataFile._meta.db_table)
+    states = ", ".join(["%s"] * len(from_states))
+    sql = (f"UPDATE {table} SET state = %s, error_reason = %s, state_date = %s "
+           f"WHERE id = ANY(%s::bigint[]) AND project_id + 0 = %s AND order_id + 0 = %s "
+           f"AND state || '' IN ({states}) RETURNING sub_order_id")
+    params = [str(state), error_reason, now, [int(i) for i in file_ids], project.pk, order_id,
+              *map(str, from_states)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 @transaction.atomic
@@ -110,10 +148,10 @@ def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Ite
     """Files fully sent become DOWNLOADED; sub-orders with nothing left to fetch are DONE and
     the owner's next sub-orders start. Returns how many files changed."""
     locked = order_lock(project=project, order_id=order.pk)
-    files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=_id_set(file_ids),
-                                         state__in=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR))
-    sub_order_ids = set(files.values_list("sub_order_id", flat=True).distinct())
-    changed = files.update(state=FileState.DOWNLOADED, error_reason="", state_date=timezone.now())
+    changed_sub_orders = _mark_files(project=project, order_id=locked.pk, file_ids=file_ids,
+                                     from_states=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR),
+                                     state=FileState.DOWNLOADED, error_reason="", now=timezone.now())
+    changed, sub_order_ids = len(changed_sub_orders), set(changed_sub_orders)
     if changed:
         _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
     return changed

@@ -31,6 +31,13 @@ def staging_stale_after() -> timedelta:
     return timedelta(seconds=getattr(settings, "ORDER_STAGING_STALE_SECONDS", 300))
 
 
+def _file_states(files) -> set[str]:
+    """The states among a sub-order's files: one aggregate over its (sub_order, state) index
+    entries. Not `.exists()` per state: with statistics taken while a big order was all
+    PENDING, a LIMIT 1 probe was planned as a scan of the whole table that finds nothing."""
+    return set(files.order_by().values_list("state", flat=True).distinct())
+
+
 def _heartbeat(sub_order_id: int, claim):
     """Extends our claim; raises _ClaimLost if another worker took the sub-order over."""
     now = timezone.now()
@@ -55,10 +62,10 @@ def _suborder_release_if_stopped(*, project: Project, sub_order: SubOrder) -> st
     if order.status == OrderStatus.RUNNING:
         return None
     outcome = "stopped"
-    files = OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk)
-    if not files.filter(state=FileState.PENDING).exists():
+    states = _file_states(OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk))
+    if FileState.PENDING not in states:
         # Nothing left to stage (the order may even have finished on our last batch): done.
-        state = SubOrderState.STAGED if files.filter(state=FileState.AVAILABLE).exists() else SubOrderState.DONE
+        state = SubOrderState.STAGED if FileState.AVAILABLE in states else SubOrderState.DONE
         SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
             state=state, ended_at=timezone.now(), claimed_at=None)
         outcome = "staged"
@@ -78,10 +85,10 @@ def _suborder_finish(*, project: Project, sub_order: SubOrder) -> bool:
         order = order_lock(project=project, order_id=sub_order.order_id)
     except Order.DoesNotExist:
         return True
-    files = OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk)
-    if files.filter(state=FileState.PENDING).exists():
+    states = _file_states(OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk))
+    if FileState.PENDING in states:
         return False
-    state = SubOrderState.STAGED if files.filter(state=FileState.AVAILABLE).exists() else SubOrderState.DONE
+    state = SubOrderState.STAGED if FileState.AVAILABLE in states else SubOrderState.DONE
     SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
         state=state, ended_at=timezone.now(), claimed_at=None)
     order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=[sub_order.pk])
@@ -145,7 +152,10 @@ def suborder_stage(*, project: Project, sub_order_id: int) -> str:
             # ONLINE files need no I/O: one statement makes all of them AVAILABLE.
             files.filter(state=FileState.PENDING, tier=StorageTier.ONLINE).update(
                 state=FileState.AVAILABLE, state_date=timezone.now())
-            nearline = list(files.filter(state=FileState.PENDING).order_by("id")
+            # In id order (positions follow ids within an order; NULL for files built before
+            # positions, where id decides). Not ORDER BY id: with statistics saying the order is
+            # all PENDING, PostgreSQL walked the primary key of the whole table for the LIMIT.
+            nearline = list(files.filter(state=FileState.PENDING).order_by("position", "id")
                             .values_list("id", flat=True)[:STAGING_BATCH])
             if not nearline:
                 if _suborder_finish(project=project, sub_order=sub_order):
