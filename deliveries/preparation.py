@@ -24,7 +24,6 @@ import logging
 import os
 import time
 import uuid
-import zlib
 from datetime import timedelta
 from itertools import islice
 from typing import Iterable, Iterator
@@ -32,6 +31,7 @@ from typing import Iterable, Iterator
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal.files.crc import crc32
 from portal.files.names import unique_names
 from portal.files.zip_layout import ZipEntry, ZipLayout, ZipSourceError, sha256sums_content
 from portal.catalog import storage
@@ -238,7 +238,7 @@ def _restore_nearline(worker: Worker, package_file, key: str) -> None:
     worker.prepared += package_file.size
 
 
-def _read_whole(package_file, crc32: int, locator: storage.Locator) -> bytes:
+def _read_whole(package_file, expected_crc: int, locator: storage.Locator) -> bytes:
     """A small local ONLINE file, verified (size, SHA-256, and the CRC-32 its zip header says)."""
     fd = open_local(package_file, locator)
     try:
@@ -246,7 +246,7 @@ def _read_whole(package_file, crc32: int, locator: storage.Locator) -> bytes:
     finally:
         os.close(fd)
     if len(data) != package_file.size or hashlib.sha256(data).hexdigest() != package_file.sha256 \
-            or zlib.crc32(data) != crc32:
+            or crc32(data) != expected_crc:
         raise _not_verified(package_file)
     return data
 

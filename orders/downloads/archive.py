@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
@@ -28,6 +27,7 @@ from django.utils import timezone
 from portal.catalog.models import StorageTier
 from portal.catalog.storage import Locator, StorageError, location_for
 from portal.files.chunks import ChunkReader
+from portal.files.crc import crc32 as crc32_of
 from portal.files.ranges import ByteRange
 from portal.files.zip_layout import ZipEntry, ZipSourceError
 from portal.files.zip_spool import SpooledZipLayout
@@ -204,7 +204,6 @@ def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str
     def entries() -> Iterator[ZipEntry | tuple]:
         count = size_sum = crc_sum = 0
         update = sums["sha"].update
-        crc32_of = zlib.crc32
         for file_id, name, size, crc32, sha in files:
             if sha:  # SHA256SUMS is summed on the way, then generated again when sent
                 line = f"{sha}  {name}\n".encode("utf-8")

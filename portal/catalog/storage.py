@@ -28,7 +28,6 @@ import os
 import shutil
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -39,6 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.errors import Unavailable
 from portal.files.chunks import ChunkReader
+from portal.files.crc import crc32
 from portal.files.ranges import read_range
 
 from .models import StorageTier
@@ -89,7 +89,7 @@ class _Hasher:
 
     def update(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        self.crc = zlib.crc32(chunk, self.crc)
+        self.crc = crc32(chunk, self.crc)
         self.md5.update(chunk)
         self.sha.update(chunk)
 

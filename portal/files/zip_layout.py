@@ -15,12 +15,12 @@ import datetime as dt
 import hashlib
 import os
 import struct
-import zlib
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from .crc import crc32
 from .names import sanitize_filename, unique_names
 
 __all__ = [
@@ -74,7 +74,7 @@ class ZipEntry:
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes, key: object = None) -> "ZipEntry":
-        return cls(name=name, size=len(data), crc32=zlib.crc32(data) & MAX32, data=data, key=key,
+        return cls(name=name, size=len(data), crc32=crc32(data) & MAX32, data=data, key=key,
                    sha256=hashlib.sha256(data).hexdigest())
 
     @classmethod
@@ -377,7 +377,7 @@ class ZipLayout:
                     raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
                 remaining -= len(chunk)
                 if whole and verify_crc:
-                    crc = zlib.crc32(chunk, crc)
+                    crc = crc32(chunk, crc)
                     if remaining == 0 and (crc & MAX32) != expected_crc:
                         raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
                 yield chunk, remaining == 0

@@ -20,10 +20,10 @@ import datetime as dt
 import os
 import struct
 import tempfile
-import zlib
 from array import array
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from .crc import crc32
 from .zip_layout import (
     _KEY_MAX,
     _KEY_MIN,
@@ -514,4 +514,4 @@ class SpooledZipLayout:
 
 
 def _crc32(data: bytes, value: int = 0) -> int:
-    return zlib.crc32(data, value) & MAX32
+    return crc32(data, value) & MAX32
