@@ -351,36 +351,8 @@ class ZipLayout:
 
     def _iter_data(self, index: int, first: int, last: int, chunk_size: int, verify_crc: bool):
         """(chunk, is_last) for bytes first..last of an entry's data."""
-        data = self._data.get(index)
-        if data is not None:
-            for i in range(first, last + 1, chunk_size):
-                j = min(i + chunk_size, last + 1)
-                yield data[i:j], j == last + 1
-            return
-        size, expected_crc = self._sizes[index], self._crcs[index]
-        whole = first == 0 and last == size - 1
-        try:
-            handle = self._open(index)
-        except OSError as exc:
-            raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
-        with handle:
-            if first:
-                handle.seek(first)
-            remaining = last - first + 1
-            crc = 0
-            while remaining > 0:
-                try:
-                    chunk = handle.read(min(chunk_size, remaining))
-                except OSError as exc:
-                    raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
-                if not chunk:
-                    raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
-                remaining -= len(chunk)
-                if whole and verify_crc:
-                    crc = crc32(chunk, crc)
-                    if remaining == 0 and (crc & MAX32) != expected_crc:
-                        raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
-                yield chunk, remaining == 0
+        return iter_entry_data(self._data.get(index), lambda: self._open(index), lambda: self.entry(index),
+                               self._sizes[index], self._crcs[index], first, last, chunk_size, verify_crc)
 
     def _local_header(self, index: int) -> bytes:
         return local_header(self._name(index), self._sizes[index], self._crcs[index],
@@ -399,6 +371,42 @@ class ZipLayout:
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+
+
+def iter_entry_data(data: bytes | None, open_entry: Callable[[], BinaryIO], entry: Callable[[], ZipEntry],
+                    size: int, expected_crc: int, first: int, last: int, chunk_size: int,
+                    verify_crc: bool) -> Iterator[tuple[bytes, bool]]:
+    """(chunk, is_last) for bytes first..last of an entry's data: `data` when in memory, else
+    read through `open_entry()`. Read whole, the data is CRC-checked before its last chunk
+    leaves; a missing, short or changed file raises ZipSourceError (`entry()` describes it)."""
+    if data is not None:
+        for i in range(first, last + 1, chunk_size):
+            j = min(i + chunk_size, last + 1)
+            yield data[i:j], j == last + 1
+        return
+    whole = first == 0 and last == size - 1
+    try:
+        handle = open_entry()
+    except OSError as exc:
+        raise ZipSourceError(entry(), exc.strerror or str(exc)) from exc
+    with handle:
+        if first:
+            handle.seek(first)
+        remaining = last - first + 1
+        crc = 0
+        while remaining > 0:
+            try:
+                chunk = handle.read(min(chunk_size, remaining))
+            except OSError as exc:
+                raise ZipSourceError(entry(), exc.strerror or str(exc)) from exc
+            if not chunk:
+                raise ZipSourceError(entry(), "file is shorter than its recorded size")
+            remaining -= len(chunk)
+            if whole and verify_crc:
+                crc = crc32(chunk, crc)
+                if remaining == 0 and (crc & MAX32) != expected_crc:
+                    raise ZipSourceError(entry(), "content does not match its recorded CRC-32")
+            yield chunk, remaining == 0
 
 
 def local_header(name: bytes, size: int, crc32: int, dos_time: int, dos_date: int) -> bytes:

@@ -39,6 +39,7 @@ from .zip_layout import (
     dos_datetime,
     end_records,
     etag_of,
+    iter_entry_data,
     layout_digest,
     local_header,
 )
@@ -482,35 +483,8 @@ class SpooledZipLayout:
 
     def _iter_data(self, index: int, key: object, size: int, expected_crc: int, first: int, last: int,
                    chunk_size: int, verify_crc: bool) -> Iterator[tuple[bytes, bool]]:
-        data = self._data.get(index)
-        if data is not None:
-            for i in range(first, last + 1, chunk_size):
-                j = min(i + chunk_size, last + 1)
-                yield data[i:j], j == last + 1
-            return
-        whole = first == 0 and last == size - 1
-        try:
-            handle = self._open(index, key)
-        except OSError as exc:
-            raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
-        with handle:
-            if first:
-                handle.seek(first)
-            remaining = last - first + 1
-            crc = 0
-            while remaining > 0:
-                try:
-                    chunk = handle.read(min(chunk_size, remaining))
-                except OSError as exc:
-                    raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
-                if not chunk:
-                    raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
-                remaining -= len(chunk)
-                if whole and verify_crc:
-                    crc = _crc32(chunk, crc)
-                    if remaining == 0 and crc != expected_crc:
-                        raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
-                yield chunk, remaining == 0
+        return iter_entry_data(self._data.get(index), lambda: self._open(index, key), lambda: self.entry(index),
+                               size, expected_crc, first, last, chunk_size, verify_crc)
 
 
 def _crc32(data: bytes, value: int = 0) -> int:
