@@ -262,17 +262,12 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
     unique = selectors.order_file_names(project=project, order=order)
     side_keys = unique.changed_keys()
 
-    online, slug_prefix = StorageTier.ONLINE, f"{project.slug}/"
-    root = locator.locator.root(online) + os.sep if locator.online_is_local else None
-
     def item(row) -> tuple | None:
         file_id, filename, size, crc32, sha256, tier, location, cache_path = row
-        # Direct (see _Sources): `location_for(project, sha256)` in local ONLINE storage.
-        is_direct = (root is not None and tier == online and len(sha256) == 64 and location.startswith(slug_prefix)
-                     and location == f"{slug_prefix}{sha256[:2]}/{sha256}")
+        is_direct = locator.is_direct(project=project, tier=tier, location=location, sha256=sha256)
         # A direct file of the expected size is fine: one stat of its path (the usual case);
         # anything else is asked in full, for the reason NOTICE.txt gives.
-        if not (is_direct and _stat_size(root + location) == size):
+        if not (is_direct and _stat_size(locator.direct_path(project, sha256)) == size):
             problem = locator.problem(tier, location, cache_path, size)
             if problem:
                 failed[file_id] = (filename, problem)
