@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from zip_bench import MiB, ROOT, RssWatcher, bench_catalog_files, bench_order, curl, free_port, write_file
+from zip_bench import MiB, ROOT, RssWatcher, curl, free_port, order_with_files, write_file
 
 
 def wait_for(url: str) -> None:
@@ -92,20 +92,16 @@ def main() -> None:
             tmp.unlink()
             return digests, location
 
-        def catalog_files(indexes: list[int], size: int):
-            return bench_catalog_files(project, dataset, indexes, [store(i, size) for i in indexes])
-
-        def order_of(files, label: str):
-            return bench_order(project, user, dataset, files, label)
+        def order_of(indexes, size: int, label: str):
+            return order_with_files(project, user, dataset, label, indexes, lambda i: store(i, size))
 
         per_file = args.mb * MiB // args.files
         print(f"uploading {args.files} objects of {per_file / MiB:.1f} MiB and one of "
               f"{per_file * args.files / MiB:.0f} MiB to {endpoint} ...", flush=True)
-        zip_files = catalog_files(list(range(args.files)), per_file)
-        zip_order = order_of(zip_files, "zip order")
-        big = catalog_files([10**9], per_file * args.files)[0]
-        single_id = OrderDataFile.unscoped_objects.get(order=order_of([big], "single object order")).pk
-        size_all = sum(f.size for f in zip_files)
+        zip_order = order_of(range(args.files), per_file, "zip order")
+        size_all = per_file * args.files
+        big = OrderDataFile.unscoped_objects.get(order=order_of([10**9], size_all, "single object order"))
+        single_id = big.pk
 
         port = free_port()
         gunicorn = subprocess.Popen(

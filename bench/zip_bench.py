@@ -165,29 +165,11 @@ def profile_phases(zip_order, token: str) -> None:
     OrderDataFile.unscoped_objects.filter(order=zip_order).update(state="AVAILABLE")
 
 
-def bench_catalog_files(project, dataset, indexes: list[int], stored: list) -> list:
-    """ONLINE catalog rows of stored files ((digests, location) per index), in bulk: an order
-    of 100,000 files is set up in seconds, not minutes."""
+def bench_order(project, user, dataset, label: str):
+    """An empty DONE order with one STAGED sub-order: (order, sub-order)."""
     from django.utils import timezone
 
-    from portal.catalog.models import DataFile, DataObject, StorageTier
-
-    now = timezone.now()
-    objects = DataObject.unscoped_objects.bulk_create(
-        [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
-                    creation_date=now) for i in indexes], batch_size=2000)
-    return DataFile.unscoped_objects.bulk_create(
-        [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
-                  size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
-                  location=location) for i, obj, (d, location) in zip(indexes, objects, stored)],
-        batch_size=2000)
-
-
-def bench_order(project, user, dataset, files: list, label: str):
-    """A DONE order of `files`, all AVAILABLE in one STAGED sub-order."""
-    from django.utils import timezone
-
-    from orders.models import DatasetTask, FileState, Order, OrderDataFile, OrderStatus, SubOrder, SubOrderState
+    from orders.models import DatasetTask, Order, OrderStatus, SubOrder, SubOrderState
 
     now = timezone.now()
     order = Order.unscoped_objects.create(
@@ -197,12 +179,52 @@ def bench_order(project, user, dataset, files: list, label: str):
                                                dataset_label=dataset.label, dataset_ip_id=dataset.ip_id)
     sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
                                            state=SubOrderState.STAGED)
+    return order, sub
+
+
+SETUP_BATCH = 5000
+
+
+def bench_order_files(project, order, sub, dataset, indexes, stored, *, paths: bool) -> list[str]:
+    """ONLINE catalog rows of stored files ((digests, location) per index) and their AVAILABLE
+    order files, in bulk; returns the files' local paths if `paths`. Called a batch at a time (SETUP_BATCH):
+    a 1,000,000-file order is set up with flat memory."""
+    from django.utils import timezone
+
+    from orders.models import FileState, OrderDataFile
+    from portal.catalog import storage
+    from portal.catalog.models import DataFile, DataObject, StorageTier
+
+    now = timezone.now()
+    objects = DataObject.unscoped_objects.bulk_create(
+        [DataObject(project=project, dataset=dataset, label=f"o{i}", ip_id=f"URN:AIP:DATA:bench:{i}:V1",
+                    creation_date=now) for i in indexes], batch_size=SETUP_BATCH)
+    files = DataFile.unscoped_objects.bulk_create(
+        [DataFile(project=project, data_object=obj, data_type="RAWDATA", filename=f"scene_{i:03d}.dat",
+                  size=d.size, checksum=d.md5, sha256=d.sha256, crc32=d.crc32, tier=StorageTier.ONLINE,
+                  location=location) for i, obj, (d, location) in zip(indexes, objects, stored)],
+        batch_size=SETUP_BATCH)
     OrderDataFile.unscoped_objects.bulk_create(
         [OrderDataFile(project=project, order=order, sub_order=sub, data_file=f,
-                       product_id=f"URN:AIP:DATA:bench:{f.pk}:V1", data_type=f.data_type,
+                       product_id=obj.ip_id, data_type=f.data_type,
                        filename=f.filename, mime_type=f.mime_type, size=f.size, checksum=f.checksum,
                        sha256=f.sha256, crc32=f.crc32, tier=f.tier, location=f.location,
-                       state=FileState.AVAILABLE) for f in files], batch_size=2000)
+                       state=FileState.AVAILABLE) for f, obj in zip(files, objects)], batch_size=SETUP_BATCH)
+    return [str(storage.data_file_path(f)) for f in files] if paths else []
+
+
+def order_with_files(project, user, dataset, label: str, indexes, store, paths_out=None):
+    """A DONE order of the files `store(index)` stores ((digests, location) each), all
+    AVAILABLE in one STAGED sub-order, made SETUP_BATCH files at a time (their paths written
+    to `paths_out`, one per line): nothing per file is kept."""
+    order, sub = bench_order(project, user, dataset, label)
+    indexes = list(indexes)
+    for first in range(0, len(indexes), SETUP_BATCH):
+        batch = indexes[first : first + SETUP_BATCH]
+        paths = bench_order_files(project, order, sub, dataset, batch, [store(i) for i in batch],
+                                  paths=paths_out is not None)
+        if paths_out is not None:
+            paths_out.write("\n".join(paths) + "\n")
     return order
 
 
@@ -238,39 +260,46 @@ def main() -> None:
     try:
         project, user, token, dataset = bench_installation()
         total = int(args.gb * 1024**3)
+        setup_started = time.monotonic()
 
         def store(index: int, size: int):
-            tmp = data_dir / f"gen-{index}"
-            write_file(tmp, size, index)
-            digests = storage.file_digests(tmp)
+            if size <= MiB:  # small files straight from memory (a million of them in minutes)
+                block = bytearray(_BLOCK[:size])
+                block[:8] = (index * 1_000_003).to_bytes(8, "little")
+                digests = storage.bytes_digests(bytes(block))
+            else:
+                tmp = data_dir / f"gen-{index}"
+                write_file(tmp, size, index)
+                digests = storage.file_digests(tmp)
             location = storage.location_for(project_slug=project.slug, sha256=digests.sha256)
             target = storage.local_path(tier=StorageTier.ONLINE, location=location)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+            if size <= MiB:
+                target.write_bytes(block)
+            else:
+                os.replace(tmp, target)
             return digests, location
 
-        def catalog_files(indexes: list[int], size: int):
-            return bench_catalog_files(project, dataset, indexes, [store(i, size) for i in indexes])
-
-        def order_of(files, label: str):
-            return bench_order(project, user, dataset, files, label)
+        def order_of(indexes, size: int, label: str, paths_out=None):
+            return order_with_files(project, user, dataset, label, indexes, lambda i: store(i, size), paths_out)
 
         print(f"generating {args.files} files of {total / args.files / MiB:.0f} MiB and one of "
               f"{total / MiB:.0f} MiB in {data_dir} ...", flush=True)
         per_file = total // args.files
-        zip_files = catalog_files(list(range(args.files)), per_file)
-        zip_order = order_of(zip_files, "zip order")
-        big = None if args.skip_single else catalog_files([10**9], per_file * args.files)[0]
-        if big is not None:
-            single_order = order_of([big], "single file order")
-            single_id = OrderDataFile.unscoped_objects.get(order=single_order).pk
+        path_list = data_dir / "paths.txt"
+        with open(path_list, "w") as paths_out:
+            zip_order = order_of(range(args.files), per_file, "zip order", paths_out)
+        size_all = per_file * args.files
+        big = None
+        if not args.skip_single:
+            single_order = order_of([10**9], size_all, "single file order")
+            big = OrderDataFile.unscoped_objects.get(order=single_order)
+            single_id = big.pk
         reference = None
         if args.reference_files:
-            reference = order_of(catalog_files(list(range(2 * 10**9, 2 * 10**9 + args.reference_files)), per_file),
-                                 "reference order")
-        path_list = data_dir / "paths.txt"
-        path_list.write_text("\n".join(str(storage.data_file_path(f)) for f in zip_files) + "\n")
+            reference = order_of(range(2 * 10**9, 2 * 10**9 + args.reference_files), per_file, "reference order")
         cat_all = f"xargs -d '\\n' -a {path_list} cat > /dev/null"
+        print(f"set up in {time.monotonic() - setup_started:.0f} s", flush=True)
 
         # 1. cat (warm-up read first: every figure then reads from the page cache)
         subprocess.run(cat_all, shell=True, check=True)
@@ -279,7 +308,6 @@ def main() -> None:
         started = time.monotonic()
         subprocess.run(cat_all, shell=True, check=True)
         cat_seconds = time.monotonic() - started
-        size_all = sum(f.size for f in zip_files)
 
         if args.profile:
             import cProfile
