@@ -10,7 +10,8 @@ fills a basket with a query matching every object, then times, in this process:
   stage    every sub-order's staging (what the workers run), until the order is DONE
   mark     every file marked DOWNLOADED in the zip download's batches (printed apart, per file)
 and, in the same run, `COPY ... FROM STDIN` of the order's 200,000 rows into a table with the
-same columns and indexes. Prints both and the ratio, and the peak RSS of each phase. Options: --objects N, --files-per-object K.
+same columns, indexes and storage parameters (fillfactor). Prints both and the ratio, and the
+peak RSS of each phase. Options: --objects N, --files-per-object K.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def build_catalog(project, n_objects: int, files_per_object: int):
 
 
 def copy_baseline(order_id: int) -> tuple[float, int]:
-    """Times a raw COPY of the order's rows into an identical (columns + indexes) table.
+    """Times a raw COPY of the order's rows into an identical (columns, indexes, fillfactor) table.
 
     The rows go through a temporary file (COPY ... TO, then the timed COPY ... FROM in 1 MiB
     blocks): flat memory in this process at a million objects."""
@@ -78,7 +79,12 @@ def copy_baseline(order_id: int) -> tuple[float, int]:
                     data.write(block)
             cursor.execute(f"SELECT count(*) FROM {table} WHERE order_id = %s", [order_id])
             rows = cursor.fetchone()[0]
-            cursor.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)")
+            # The same storage parameters too (LIKE copies none): the table's fillfactor.
+            cursor.execute("SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class "
+                           "WHERE oid = %s::regclass", [table])
+            options = cursor.fetchone()[0]
+            cursor.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)"
+                           + (f" WITH ({options})" if options else ""))
         data.seek(0)
         t = time.perf_counter()
         with connection.cursor() as cursor:
@@ -205,7 +211,7 @@ def main() -> None:
               f"percentCompleted={order.percent_completed}, availableFilesCount={order.available_files_count}")
         print(f"  create {t_create * 1000:.0f} ms   build {t_build:.2f} s   stage {t_stage:.2f} s   "
               f"total {total:.2f} s")
-        print(f"raw COPY of the same {copied} rows (same columns and indexes): {t_copy:.2f} s "
+        print(f"raw COPY of the same {copied} rows (same columns, indexes, fillfactor): {t_copy:.2f} s "
               f"(median of {', '.join(f'{c:.2f}' for c, _ in copies)})")
         print(f"ratio order create+complete / COPY: {total / t_copy:.1f}x  (build alone: {t_build / t_copy:.1f}x)")
         print(f"DOWNLOADED marking (zip batches of {MARK_BATCH_FILES}): {t_mark:.2f} s, "

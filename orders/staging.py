@@ -32,8 +32,8 @@ def staging_stale_after() -> timedelta:
 
 
 def _file_states(files) -> set[str]:
-    """The states among a sub-order's files: one aggregate over its (sub_order, state) index
-    entries. Not `.exists()` per state: with statistics taken while a big order was all
+    """The states among a sub-order's files: one aggregate over its rows, found by the
+    (sub_order, position) index (at most the project's suborder_max_files). Not `.exists()` per state: with statistics taken while a big order was all
     PENDING, a LIMIT 1 probe was planned as a scan of the whole table that finds nothing."""
     return set(files.order_by().values_list("state", flat=True).distinct())
 
