@@ -184,7 +184,7 @@ class OrderDataFile(TenantModel):
         # AVAILABLE of a sub-order's ONLINE files) and a zip's marking (-> DOWNLOADED) then
         # change no indexed column and are HOT updates on PostgreSQL: one new tuple on the same
         # page, no entry in any index (about 5x cheaper than writing one in each of five). The
-        # room on the page is the table's fillfactor (migration 0009). A sub-order's files
+        # room on the page is the table's fillfactor (30, migration 0009). A sub-order's files
         # (at most the project's suborder_max_files) are found by (sub_order, position), an
         # order's by (order, position); state filters are checked on those rows, and the
         # sub-orders' per-state counters answer "any file pending/in error/available?".

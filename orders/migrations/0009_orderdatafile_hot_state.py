@@ -1,11 +1,16 @@
 from django.db import migrations, models
 
-# Room left free on each page of the order files table (PostgreSQL): a sub-order's staging
-# updates every row of its pages in one statement, so half of a page is kept for the new
-# versions of its rows; a HOT update needs its new tuple on the same page. The zip's marking
-# (AVAILABLE -> DOWNLOADED) finds that room again once the page is pruned of the versions
-# staging left behind. Existing pages keep their packing until rewritten.
-FILLFACTOR = 50
+# Room left free on each page of the order files table (PostgreSQL), for HOT updates (the
+# new version of a row on the row's own page, no index entry). A file's row changes state
+# twice on the hot path, each time for a whole page of rows at once: staging (PENDING ->
+# AVAILABLE, a sub-order's ONLINE files in one statement) and the zip's marking (AVAILABLE
+# -> DOWNLOADED). Pages filled to 30% keep room for both new versions, so the marking stays
+# HOT even when pruning the staging's old versions is held back (a concurrent snapshot, a
+# VACUUM or ANALYZE holding the page): at 50% it was HOT only while pruning kept up, about
+# half of it under load. The table is up to three times the packed size until vacuumed, as
+# it was after the same two non-HOT updates (plus twice the index entries then). Existing
+# pages keep their packing until rewritten.
+FILLFACTOR = 30
 
 
 def _set_fillfactor(value):
