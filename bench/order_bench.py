@@ -10,7 +10,8 @@ fills a basket with a query matching every object, then times, in this process:
   stage    every sub-order's staging (what the workers run), until the order is DONE
   mark     every file marked DOWNLOADED in the zip download's batches (printed apart, per file)
 and, in the same run, `COPY ... FROM STDIN` of the order's 200,000 rows into a table with the
-same columns and indexes. Prints both and the ratio, and the peak RSS of each phase. Options: --objects N, --files-per-object K.
+same columns, indexes and storage parameters (fillfactor). Prints both and the ratio, and the
+peak RSS of each phase. Options: --objects N, --files-per-object K.
 """
 from __future__ import annotations
 
@@ -58,11 +59,12 @@ def build_catalog(project, n_objects: int, files_per_object: int):
     return dataset
 
 
-def copy_baseline(order_id: int) -> tuple[float, int]:
-    """Times a raw COPY of the order's rows into an identical (columns + indexes) table.
+def copy_baseline(order_id: int, packed: bool = False) -> tuple[float, int]:
+    """Times a raw COPY of the order's rows into an identical (columns, indexes, fillfactor) table.
 
     The rows go through a temporary file (COPY ... TO, then the timed COPY ... FROM in 1 MiB
-    blocks): flat memory in this process at a million objects."""
+    blocks): flat memory in this process at a million objects. `packed`: without the table's
+    storage parameters (fillfactor 100), for reference."""
     import tempfile
 
     from orders.bulk import FILE_COLUMNS
@@ -78,7 +80,12 @@ def copy_baseline(order_id: int) -> tuple[float, int]:
                     data.write(block)
             cursor.execute(f"SELECT count(*) FROM {table} WHERE order_id = %s", [order_id])
             rows = cursor.fetchone()[0]
-            cursor.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)")
+            # The same storage parameters too (LIKE copies none): the table's fillfactor.
+            cursor.execute("SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class "
+                           "WHERE oid = %s::regclass", [table])
+            options = "" if packed else cursor.fetchone()[0]
+            cursor.execute(f"DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)"
+                           + (f" WITH ({options})" if options else ""))
         data.seek(0)
         t = time.perf_counter()
         with connection.cursor() as cursor:
@@ -190,6 +197,7 @@ def main() -> None:
         # The baseline is short and the machine may be shared: median of three runs.
         copies = [copy_baseline(order.pk) for _ in range(3)]
         t_copy, copied = sorted(copies)[1]
+        t_packed = sorted(copy_baseline(order.pk, packed=True) for _ in range(3))[1][0]
         from orders.downloads.archive import MARK_BATCH_FILES
 
         with project_scope(project):
@@ -197,6 +205,9 @@ def main() -> None:
             t_mark, marked = mark_downloaded(project, order, MARK_BATCH_FILES) if not args.skip_mark else (0.0, 0)
             rss_mark = _rss_mib("VmHWM")
             with connection.cursor() as cursor:
+                # This process's own counts are flushed at most once a second: flush them now.
+                cursor.execute("SELECT pg_stat_force_next_flush()")
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
                 cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = %s::regclass",
                                [OrderDataFile._meta.db_table])
                 updates, hot = cursor.fetchone()
@@ -205,12 +216,14 @@ def main() -> None:
               f"percentCompleted={order.percent_completed}, availableFilesCount={order.available_files_count}")
         print(f"  create {t_create * 1000:.0f} ms   build {t_build:.2f} s   stage {t_stage:.2f} s   "
               f"total {total:.2f} s")
-        print(f"raw COPY of the same {copied} rows (same columns and indexes): {t_copy:.2f} s "
+        print(f"raw COPY of the same {copied} rows (same columns, indexes, fillfactor): {t_copy:.2f} s "
               f"(median of {', '.join(f'{c:.2f}' for c, _ in copies)})")
+        print(f"  (for reference, COPY into the same table packed, fillfactor 100: {t_packed:.2f} s; "
+              f"ratio to it {total / t_packed:.1f}x)")
         print(f"ratio order create+complete / COPY: {total / t_copy:.1f}x  (build alone: {t_build / t_copy:.1f}x)")
         print(f"DOWNLOADED marking (zip batches of {MARK_BATCH_FILES}): {t_mark:.2f} s, "
               f"{t_mark / max(marked, 1) * 1e6:.1f} us per file ({t_mark / t_copy:.1f}x the COPY); order file updates "
-              f"{updates}, of which HOT {hot} (statistics may lag)")
+              f"{updates}, of which HOT {hot}")
         print(f"RSS of this process before the build {rss_before:.0f} MiB; peak during build {rss_build:.0f} MiB, "
               f"staging {rss_stage:.0f} MiB, marking {rss_mark:.0f} MiB")
     finally:

@@ -7,7 +7,7 @@ import math
 from typing import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -30,7 +30,7 @@ def _suborders_recount(*, project: Project, order_id: int, sub_order_ids=None) -
         sub_order_ids = list(sub_order_ids)
         if not sub_order_ids:
             return
-        # By sub-order only: the (sub_order, state) index, never a scan of the whole order.
+        # By sub-order only: the (sub_order, position) index, never a scan of the whole order.
         files = OrderDataFile.objects.filter(project=project, sub_order_id__in=sub_order_ids)
     rows = files.values("sub_order_id").order_by().annotate(
         pending=Count("id", filter=Q(state=FileState.PENDING)),
@@ -89,11 +89,13 @@ def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=Non
 # --- downloads (called by orders.downloads) --------------------------------------------
 
 def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int]) -> None:
-    still_available = OrderDataFile.objects.filter(sub_order_id=OuterRef("pk"), state=FileState.AVAILABLE)
-    SubOrder.objects.filter(project=project, order_id=order.pk, state=SubOrderState.STAGED,
-                            id__in=sub_order_ids).exclude(Exists(still_available)).update(
-        state=SubOrderState.DONE, ended_at=timezone.now())
+    """Under the order lock: the changed sub-orders recounted, the STAGED ones with no file
+    AVAILABLE any more DONE (by their fresh counter: no state index to probe the files by,
+    and a STAGED sub-order has no staging running), the owner's next sub-orders started."""
     order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=sub_order_ids)
+    SubOrder.objects.filter(project=project, order_id=order.pk, state=SubOrderState.STAGED,
+                            id__in=sub_order_ids, available_count=0).update(
+        state=SubOrderState.DONE, ended_at=timezone.now())
     suborders_schedule(project=project, owner_id=order.owner_id)
 
 
@@ -121,12 +123,11 @@ def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], fro
     sub-order of each changed file (one per file).
 
     PostgreSQL: the primary key is the only index the statement offers (the other conditions
-    are written as expressions no index matches). The planner's statistics never describe
-    the states of a new order (none yet, or taken while it was all PENDING), so given
-    indexable order and state conditions it scanned the order's (project, order, state)
-    index entries per batch and filtered them by id: a cost per batch growing with the
+    are written as expressions no index matches). Given an indexable order condition the
+    planner, whose statistics never describe the states of a new order, could scan the
+    order's index entries per batch and filter them by id: a cost per batch growing with the
     order's size, quadratic over a zip of it. Every condition is still rechecked on the row
-    being updated."""
+    being updated. No index holds `state`: the update is HOT (same page, no index entry)."""
     if connection.vendor != "postgresql":
         files = OrderDataFile.objects.filter(project=project, order_id=order_id, id__in=_id_set(file_ids),
                                              state__in=from_states)

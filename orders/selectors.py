@@ -6,13 +6,13 @@ from typing import NamedTuple
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import CharField, Count, F, Func, JSONField, Prefetch, QuerySet, Window
+from django.db.models import CharField, Count, F, Func, JSONField, Prefetch, Q, QuerySet, Window
 from django.db.models.expressions import RawSQL
 from portal.errors import NotAllowed, NotFound
 from portal.tenancy.models import Project
 
 from . import codes
-from .models import DatasetTask, Order, OrderDataFile, OrderStatus
+from .models import DatasetTask, Order, OrderDataFile, OrderStatus, SubOrder
 
 
 @dataclass(frozen=True)
@@ -188,3 +188,16 @@ def order_files_for_page(*, project: Project, order: Order) -> QuerySet[OrderDat
     """Every file of the order with its state, by id (the API lists them per dataset task)."""
     return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
             .only(*PAGE_FILE_FIELDS).order_by("id"))
+
+
+def order_files_all_downloadable(*, project: Project, order: Order) -> bool:
+    """Whether every file of the order is downloadable (none PENDING or in an error state):
+    one probe of the order's sub-orders' counters, not of its files (no index holds a file's
+    state, so a probe of the files would read every row of a finished order).
+
+    True is exact: a file enters PENDING or an error state only with its sub-order's
+    counters created (build) or recounted (download failure) in the same transaction, or
+    while it is still counted pending or in error (staging's failures, retries), so a
+    counter not yet recounted only ever answers False (the caller's slower, exact path)."""
+    return not SubOrder.objects.filter(project=project, order_id=order.pk).filter(
+        Q(pending_count__gt=0) | Q(error_count__gt=0)).exists()

@@ -32,8 +32,8 @@ def staging_stale_after() -> timedelta:
 
 
 def _file_states(files) -> set[str]:
-    """The states among a sub-order's files: one aggregate over its (sub_order, state) index
-    entries. Not `.exists()` per state: with statistics taken while a big order was all
+    """The states among a sub-order's files: one aggregate over its rows, found by the
+    (sub_order, position) index (at most the project's suborder_max_files). Not `.exists()` per state: with statistics taken while a big order was all
     PENDING, a LIMIT 1 probe was planned as a scan of the whole table that finds nothing."""
     return set(files.order_by().values_list("state", flat=True).distinct())
 
@@ -85,13 +85,16 @@ def _suborder_finish(*, project: Project, sub_order: SubOrder) -> bool:
         order = order_lock(project=project, order_id=sub_order.order_id)
     except Order.DoesNotExist:
         return True
-    states = _file_states(OrderDataFile.objects.filter(project=project, sub_order_id=sub_order.pk))
-    if FileState.PENDING in states:
+    # Recounted under the order lock, then read back: one read of the sub-order's files, not
+    # a look at their states and then a recount.
+    order = order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=[sub_order.pk])
+    pending, available = SubOrder.objects.filter(id=sub_order.pk).values_list(
+        "pending_count", "available_count").get()
+    if pending:
         return False
-    state = SubOrderState.STAGED if FileState.AVAILABLE in states else SubOrderState.DONE
+    state = SubOrderState.STAGED if available else SubOrderState.DONE
     SubOrder.objects.filter(id=sub_order.pk, state=SubOrderState.STAGING).update(
         state=state, ended_at=timezone.now(), claimed_at=None)
-    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=[sub_order.pk])
     suborders_schedule(project=project, owner_id=order.owner_id)
     return True
 
