@@ -13,12 +13,14 @@ import heapq
 import itertools
 import json
 import logging
+import operator
 import os
+import tempfile
 import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db import connection as db_connection
@@ -28,6 +30,7 @@ from portal.catalog.models import StorageTier
 from portal.catalog.storage import Locator, StorageError, location_for
 from portal.files.chunks import ChunkReader
 from portal.files.crc import crc32 as crc32_of
+from portal.files.names import DistinctNames
 from portal.files.ranges import ByteRange
 from portal.files.zip_layout import ZipEntry, ZipSourceError
 from portal.files.zip_spool import SpooledZipLayout
@@ -36,7 +39,7 @@ from portal.tenancy.scope import project_scope
 
 from .. import progress as order_progress
 from ..cache import NOT_RESTORED, order_file_place
-from ..models import Order
+from ..models import FileState, Order
 from . import selectors, zip_manifest
 from .services import CHUNK_SIZE, mark_failed
 
@@ -59,6 +62,7 @@ NOTICE_KEY = "NOTICE.txt"
 
 SUMS_KEY = "SHA256SUMS"
 SOURCE_BATCH = 1000
+NAME_BATCH = 5000  # files of a fresh zip checked at a time (as the database sends them)
 _NO_SHA = zip_manifest.NO_SHA
 
 
@@ -69,11 +73,22 @@ class _ZipFiles:
         self.locator = Locator()
         self.online_is_local = self.locator.is_local(StorageTier.ONLINE)
         self._direct_prefix: str | None = None
+        self._online_root: str | None = None
 
     def is_direct(self, *, project: Project, tier: str, location: str, sha256: str) -> bool:
         """Stored on local disk where the catalog puts it: its key follows from its SHA-256."""
         return (tier == StorageTier.ONLINE and self.online_is_local and len(sha256) == 64
                 and location == location_for(project_slug=project.slug, sha256=sha256))
+
+    def direct_file(self, project: Project, tier: str, location: str, sha256: str) -> str | None:
+        """The local path of a direct file (is_direct), None for any other: at its location
+        under the ONLINE root (location_for: a slug and hex digits cannot escape the root)."""
+        if self.online_is_local and tier == StorageTier.ONLINE and len(sha256) == 64 and (
+                location == location_for(project_slug=project.slug, sha256=sha256)):
+            if self._online_root is None:
+                self._online_root = self.locator.root(StorageTier.ONLINE) + os.sep
+            return self._online_root + location
+        return None
 
     def direct_path(self, project: Project, sha256: str) -> str:
         """The local path of a direct file (local ONLINE storage only): `location_for` under
@@ -166,6 +181,8 @@ class OrderZip:
     sources: _Sources
     # order file id -> (filename, reason), listed in NOTICE.txt
     failed: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # a fresh zip's manifest lines of its files (a temporary file), until manifest_save
+    manifest_body: BinaryIO | None = None
 
     @property
     def file_count(self) -> int:
@@ -193,39 +210,50 @@ def _temp_dir() -> str | None:
     return getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or None
 
 
-def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str, int, int, bytes]],
+def _build_zip(*, project: Project, order: Order, batches: Iterable[list[tuple[str, int, int, int, str]]],
                failed: dict[int, tuple[str, str]], created: dt.datetime,
-               direct: bytearray | None = None) -> OrderZip:
-    """`files`: (id, name, size, crc32, sha256 hex or "") sorted by name; `direct` see
-    _Sources (filled while `files` is read, or later)."""
+               direct: bytearray | None = None, manifest: bool = False) -> OrderZip:
+    """`batches`: lists of (name, size, crc32, id, sha256 hex or "") (layout entry tuples),
+    sorted by name; `direct` see _Sources (filled while they are read, or later); `manifest`:
+    the manifest's lines of the files are written on the way too (for manifest_save)."""
     sources = _Sources(project=project, order=order, direct=direct)
-    sums = {"size": 0, "crc": 0, "sha": hashlib.sha256()}
+    sums = hashlib.sha256()
+    body = tempfile.TemporaryFile(dir=_temp_dir()) if manifest else None
 
     def entries() -> Iterator[ZipEntry | tuple]:
-        count = size_sum = crc_sum = 0
-        update = sums["sha"].update
-        for file_id, name, size, crc32, sha in files:
-            if sha:  # SHA256SUMS is summed on the way, then generated again when sent
-                line = f"{sha}  {name}\n".encode("utf-8")
-                size_sum += len(line)
-                crc_sum = crc32_of(line, crc_sum)
-                update(line)
-            count += 1
-            yield name, size, crc32, file_id, sha
+        count = size = crc = 0
+        for batch in batches:
+            # SHA256SUMS is summed on the way, a batch at a time (the CRC-32 and SHA-256 of the
+            # whole are the same), then generated again when sent.
+            block = "".join([f"{entry[4]}  {entry[0]}\n" for entry in batch if entry[4]]).encode("utf-8")
+            size += len(block)
+            crc = crc32_of(block, crc)
+            sums.update(block)
+            if body is not None:
+                body.write(zip_manifest.manifest_lines(batch))
+            count += len(batch)
+            yield from batch
         sources.data_count = count
-        sums["size"], sums["crc"] = size_sum, crc_sum
-        yield ZipEntry(name=SUMS_KEY, size=sums["size"], crc32=sums["crc"], key=SUMS_KEY,
-                       sha256=sums["sha"].hexdigest())
+        yield ZipEntry(name=SUMS_KEY, size=size, crc32=crc, key=SUMS_KEY, sha256=sums.hexdigest())
         if failed:
             notice = "".join(_notice_line(filename, reason) for _, (filename, reason)
                              in sorted(failed.items(), key=lambda item: (item[1][0], item[0])))
             yield ZipEntry.from_bytes(NOTICE_KEY, notice.encode("utf-8"), key=NOTICE_KEY)
 
-    layout = SpooledZipLayout(entries(), mtime=_zip_mtime(order), opener=sources, temp_dir=_temp_dir())
+    try:
+        layout = SpooledZipLayout(entries(), mtime=_zip_mtime(order), opener=sources, temp_dir=_temp_dir())
+    except BaseException:
+        if body is not None:
+            body.close()
+        raise
     sources.layout = layout
     if len(sources.direct) < sources.data_count:
         sources.direct.extend(bytes(sources.data_count - len(sources.direct)))
-    return OrderZip(layout=layout, created=created, sources=sources, failed=failed)
+    return OrderZip(layout=layout, created=created, sources=sources, failed=failed, manifest_body=body)
+
+
+def _batches(items: Iterator[tuple], size: int = SOURCE_BATCH) -> Iterator[list[tuple]]:
+    return iter(lambda: list(itertools.islice(items, size)), [])
 
 
 def _stat_size(path: str) -> int:
@@ -239,19 +267,99 @@ class _NamesOutOfOrder(Exception):
     """The database did not return the filenames in code-point order (see order_zip_prepare)."""
 
 
+class _NamesNotDistinct(Exception):
+    """Some file of the order is not called by its filename (see _zip_prepare_distinct)."""
+
+
 def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
     """A fresh zip of the files AVAILABLE now (None when there is none).
 
-    The database sorts the files by filename; the few whose zip name differs from their
-    filename (renamed duplicates, sanitized names) are read first, sorted by name and merged
-    in, so nothing per file is kept in memory but the `direct` flag. Should the database's
-    order not be Python's (a collation surprise), the files are sorted in memory instead."""
+    The database sorts the files by filename. When every file of the order is called by its
+    filename (the usual order) that one pass plans the zip; otherwise the few whose zip name
+    differs (renamed duplicates, sanitized names) are read first, sorted by name and merged
+    in. Either way nothing per file is kept in memory but the `direct` flag (and a hash per
+    name). Should the database's order not be Python's (a collation surprise), the files are
+    sorted in memory instead."""
     try:
-        return _zip_prepare(project=project, order=order, by_name=True)
+        try:
+            return _zip_prepare_distinct(project=project, order=order)
+        except _NamesNotDistinct:
+            return _zip_prepare(project=project, order=order, by_name=True)
     except _NamesOutOfOrder:
         logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
                        order.pk)
         return _zip_prepare(project=project, order=order, by_name=False)
+
+
+def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
+    """The zip planned in one pass over the order's files in name order, all of them called
+    by their filename: _NamesNotDistinct as soon as one is not (one to sanitize, two alike:
+    adjacent when equal, else known at the end), and the layout is dropped."""
+    files = _ZipFiles()
+    failed: dict[int, tuple[str, str]] = {}
+    direct = bytearray()
+    names = DistinctNames(reserved=selectors.RESERVED_ZIP_NAMES)
+    rows = selectors.zip_order_rows_by_name(project=project, order=order)
+
+    def in_name_order() -> Iterator[list[tuple]]:
+        append, stat, direct_file, available = direct.append, os.stat, files.direct_file, FileState.AVAILABLE
+        previous = ""  # below every name but the empty one, which is sanitized
+        try:
+            for batch in _batches(rows, NAME_BATCH):
+                filenames = [row[1] for row in batch]
+                # Strictly increasing (C loops): else two are equal (renamed) or out of order.
+                if not (previous < filenames[0] and all(map(operator.lt, filenames, filenames[1:]))):
+                    for before, after in zip([previous, *filenames], filenames):
+                        if after <= before:
+                            raise (_NamesNotDistinct if after == before else _NamesOutOfOrder)(after)
+                previous = filenames[-1]
+                if not names.add(filenames):
+                    raise _NamesNotDistinct()
+                entries: list[tuple] = []
+                add = entries.append
+                for file_id, filename, size, crc32, sha256, tier, location, cache_path, state in batch:
+                    if state != available:
+                        continue
+                    # A direct file of the expected size is fine: one stat of its path (the
+                    # usual case); anything else is asked in full, for the reason NOTICE.txt gives.
+                    path = direct_file(project, tier, location, sha256)
+                    if path is not None:
+                        try:
+                            fine = stat(path).st_size == size
+                        except OSError:
+                            fine = False
+                    else:
+                        fine = False
+                    if not fine:
+                        problem = files.problem(tier, location, cache_path, size)
+                        if problem:
+                            failed[file_id] = (filename, problem)
+                            continue
+                    append(path is not None)
+                    add((filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""))
+                if entries:
+                    yield entries
+        finally:
+            rows.close()
+        if not names.distinct():
+            raise _NamesNotDistinct()
+
+    return _planned(project=project, order=order, plan=_build_zip(
+        project=project, order=order, batches=in_name_order(), failed=failed, direct=direct,
+        manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
+
+
+def _planned(*, project: Project, order: Order, plan: OrderZip) -> OrderZip | None:
+    """The plan with its manifest saved, or None (closed) when it holds nothing."""
+    try:
+        if not plan.file_count and not plan.failed:
+            plan.layout.close()
+            return None
+        zip_manifest.manifest_save(project=project, order=order, plan=plan)
+    finally:
+        plan.manifest_body.close()
+        plan.manifest_body = None
+    return plan
 
 
 def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip | None:
@@ -312,15 +420,11 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
         append = direct.append
         for name, file_id, size, crc32, sha256, is_direct in merged:
             append(is_direct)
-            yield file_id, name, size, crc32, sha256
+            yield name, size, crc32, file_id, sha256
 
-    plan = _build_zip(project=project, order=order, files=files(), failed=failed, direct=direct,
-                      created=timezone.now().astimezone(dt.timezone.utc))
-    if not plan.file_count and not failed:
-        plan.layout.close()
-        return None
-    zip_manifest.manifest_save(project=project, order=order, plan=plan)
-    return plan
+    return _planned(project=project, order=order, plan=_build_zip(
+        project=project, order=order, batches=_batches(files()), failed=failed, direct=direct,
+        manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
 
 
 def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
@@ -335,7 +439,7 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
             if header.get("v") != zip_manifest.MANIFEST_VERSION:
                 return None
             failed = {int(fid): (filename, reason) for fid, filename, reason in header["failed"]}
-            plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(handle),
+            plan = _build_zip(project=project, order=order, batches=_batches(zip_manifest.manifest_rows(handle)),
                               failed=failed, created=dt.datetime.fromisoformat(header["created"]))
         except (ValueError, KeyError, TypeError, OSError):
             return None

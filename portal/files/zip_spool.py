@@ -53,15 +53,6 @@ BLOCK = 4096  # records read (and written) at a time
 NO_SHA = bytes(32)
 
 
-def _raw_sha(sha256: str) -> bytes:
-    if len(sha256) == 64:
-        try:
-            return bytes.fromhex(sha256)
-        except ValueError:
-            pass
-    return NO_SHA
-
-
 def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
@@ -105,8 +96,10 @@ class SpooledZipLayout:
     def _build(self, entries: Iterable[ZipEntry]) -> None:
         digest = layout_digest(self.mtime)
         records, names = bytearray(), bytearray()
-        pack, update = _RECORD.pack, digest.update
-        names_length = offset = cd_offset = count = 0
+        pack, update, fromhex = _RECORD.pack, digest.update, bytes.fromhex
+        key_min, key_max, max32, block, no_sha = _KEY_MIN, _KEY_MAX, MAX32, BLOCK, NO_SHA
+        digested: list[bytes] = []  # digest_entry of each entry of the block, hashed together
+        names_length = offset = cd_offset = count = sorted_upto = 0
         previous = None
         for entry in entries:
             if type(entry) is tuple:  # (name, size, crc32, key, sha256): a file, no ZipEntry built
@@ -116,43 +109,52 @@ class SpooledZipLayout:
                 text, size, crc, key, sha = entry.name, entry.size, entry.crc32, entry.key, entry.sha256
                 data, opener = entry.data, entry.opener
             name = text.encode("utf-8")
-            if size < 0 or not 0 <= crc <= MAX32:
+            if size < 0 or not 0 <= crc <= max32:
                 raise ValueError(f"bad size or crc32 for {text!r}")
-            if count == self._sorted_upto and (previous is None or name > previous):
-                self._sorted_upto += 1
+            if count == sorted_upto and (previous is None or name > previous):
+                sorted_upto += 1
                 previous = name
             else:
                 _write_all(self._rfd, records)
                 _write_all(self._nfd, names)
                 records.clear()
                 names.clear()
-                self._count = count
+                self._count, self._sorted_upto = count, sorted_upto
                 self._check_unsorted_name(name, text)
-            if type(key) is not int or not _KEY_MIN < key <= _KEY_MAX:
+            if type(key) is not int or not key_min < key <= key_max:
                 self._odd_keys[count] = key
-                key = _KEY_MIN
+                key = key_min
             if data is not None:
                 self._data[count] = data
             elif opener is not None:
                 self._openers[count] = opener
+            raw = no_sha
+            if len(sha) == 64:  # the raw SHA-256 (NO_SHA when none or not hex)
+                try:
+                    raw = fromhex(sha)
+                except ValueError:
+                    pass
             length = len(name)
-            records += pack(names_length, offset, size, key, cd_offset, crc, length,
-                            _raw_sha(sha) if sha else NO_SHA)
+            records += pack(names_length, offset, size, key, cd_offset, crc, length, raw)
             names += name
             names_length += length
-            update(b"\0%s\0%d:%d:%s" % (name, size, crc, sha.encode()))  # = digest_entry
-            if size < MAX32 and offset < MAX32:
+            digested.append(b"\0%s\0%d:%d:%s" % (name, size, crc, sha.encode()))  # = digest_entry
+            if size < max32 and offset < max32:
                 cd_offset += 46 + length
                 offset += 30 + length + size
             else:
                 cd_offset += 46 + length + _central_extra_length(size, offset)
                 offset += _local_header_length(length, size) + size
             count += 1
-            if not count % BLOCK:
+            if not count % block:
+                update(b"".join(digested))
+                digested.clear()
                 _write_all(self._rfd, records)
                 _write_all(self._nfd, names)
                 records.clear()
                 names.clear()
+        update(b"".join(digested))
+        self._sorted_upto = sorted_upto
         _write_all(self._rfd, records)
         _write_all(self._nfd, names)
         self._count = count
