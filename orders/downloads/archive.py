@@ -80,15 +80,18 @@ class _ZipFiles:
         return (tier == StorageTier.ONLINE and self.online_is_local and len(sha256) == 64
                 and location == location_for(project_slug=project.slug, sha256=sha256))
 
-    def direct_file(self, project: Project, tier: str, location: str, sha256: str) -> str | None:
-        """The local path of a direct file (is_direct), None for any other: at its location
-        under the ONLINE root (location_for: a slug and hex digits cannot escape the root)."""
-        if self.online_is_local and tier == StorageTier.ONLINE and len(sha256) == 64 and (
-                location == location_for(project_slug=project.slug, sha256=sha256)):
-            if self._online_root is None:
-                self._online_root = self.locator.root(StorageTier.ONLINE) + os.sep
-            return self._online_root + location
-        return None
+    def direct_paths(self, project: Project, rows: list[tuple]) -> list[str | None]:
+        """The local path of each direct file (is_direct) of these ZIP_ROW_FIELDS rows, None
+        for any other: its location under the ONLINE root (location_for: a slug and hex
+        digits cannot escape the root)."""
+        if not self.online_is_local:
+            return [None] * len(rows)
+        if self._online_root is None:
+            self._online_root = self.locator.root(StorageTier.ONLINE) + os.sep
+        root, online, slug = self._online_root, StorageTier.ONLINE, project.slug
+        return [root + location if tier == online and len(sha256) == 64
+                and location == location_for(project_slug=slug, sha256=sha256) else None
+                for _, _, _, _, sha256, tier, location, *_ in rows]
 
     def direct_path(self, project: Project, sha256: str) -> str:
         """The local path of a direct file (local ONLINE storage only): `location_for` under
@@ -232,7 +235,7 @@ def _build_zip(*, project: Project, order: Order, batches: Iterable[list[tuple[s
             if body is not None:
                 body.write(zip_manifest.manifest_lines(batch))
             count += len(batch)
-            yield from batch
+            yield batch  # laid out at once (see SpooledZipLayout)
         sources.data_count = count
         yield ZipEntry(name=SUMS_KEY, size=size, crc32=crc, key=SUMS_KEY, sha256=sums.hexdigest())
         if failed:
@@ -302,7 +305,7 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     rows = selectors.zip_order_rows_by_name(project=project, order=order)
 
     def in_name_order() -> Iterator[list[tuple]]:
-        append, stat, direct_file, available = direct.append, os.stat, files.direct_file, FileState.AVAILABLE
+        stat, available = os.stat, FileState.AVAILABLE
         previous = ""  # below every name but the empty one, which is sanitized
         try:
             for batch in _batches(rows, NAME_BATCH):
@@ -315,28 +318,21 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
                 previous = filenames[-1]
                 if not names.add(filenames):
                     raise _NamesNotDistinct()
-                entries: list[tuple] = []
-                add = entries.append
-                for file_id, filename, size, crc32, sha256, tier, location, cache_path, state in batch:
-                    if state != available:
-                        continue
-                    # A direct file of the expected size is fine: one stat of its path (the
-                    # usual case); anything else is asked in full, for the reason NOTICE.txt gives.
-                    path = direct_file(project, tier, location, sha256)
-                    if path is not None:
-                        try:
-                            fine = stat(path).st_size == size
-                        except OSError:
-                            fine = False
-                    else:
-                        fine = False
-                    if not fine:
-                        problem = files.problem(tier, location, cache_path, size)
-                        if problem:
-                            failed[file_id] = (filename, problem)
-                            continue
-                    append(path is not None)
-                    add((filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""))
+                batch = [row for row in batch if row[8] == available]
+                # A direct file of the expected size is fine: one stat of its path (the usual
+                # case, a whole batch at once); anything else is asked in full, for the reason
+                # NOTICE.txt gives.
+                paths = files.direct_paths(project, batch)
+                try:
+                    fine = None not in paths and [stat(path).st_size for path in paths] == [row[2] for row in batch]
+                except OSError:
+                    fine = False
+                if fine:
+                    direct.extend(b"\1" * len(batch))
+                    entries = [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
+                               for file_id, filename, size, crc32, sha256, *_ in batch]
+                else:
+                    entries = list(_checked_one_by_one(batch, paths, files, direct, failed))
                 if entries:
                     yield entries
         finally:
@@ -347,6 +343,20 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     return _planned(project=project, order=order, plan=_build_zip(
         project=project, order=order, batches=in_name_order(), failed=failed, direct=direct,
         manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
+
+
+def _checked_one_by_one(rows: list[tuple], paths: list[str | None], files: _ZipFiles, direct: bytearray,
+                        failed: dict[int, tuple[str, str]]) -> Iterator[tuple]:
+    """The layout entries of these ZIP_ROW_FIELDS rows (`paths`: their direct_paths) whose
+    file can be read, `direct` flags appended; the others go to `failed`."""
+    for (file_id, filename, size, crc32, sha256, tier, location, cache_path, *_), path in zip(rows, paths):
+        if path is None or _stat_size(path) != size:
+            problem = files.problem(tier, location, cache_path, size)
+            if problem:
+                failed[file_id] = (filename, problem)
+                continue
+        direct.append(path is not None)
+        yield filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""
 
 
 def _planned(*, project: Project, order: Order, plan: OrderZip) -> OrderZip | None:

@@ -138,14 +138,15 @@ class DistinctNames:
     renaming. Kept: 8 bytes per name (a hash of the folded name, in 256 buckets).
 
     `add(names)` takes a batch of names (a few thousand) and is False when one of them is not
-    safe as it is (the caller stops there); `distinct()` says, once every name was added,
-    whether no two folded names, nor one and a reserved name, are alike (two different names
-    whose 64-bit hashes collide say "not distinct": never a false yes). The work per name is
-    done by C loops (a regex over the joined batch, a sort of its hashes), not Python ones.
+    safe as it is, is a reserved name, or is alike another of the batch (the caller stops
+    there); `distinct()` says, once every name was added, whether no two folded names of
+    different batches are alike (two different names whose 64-bit hashes collide say "not
+    distinct": never a false yes). The work per name is done by C loops (a regex over the
+    joined batch, a sort of its hashes), not Python ones.
     """
 
     def __init__(self, reserved: Iterable[str] = ()):
-        self._reserved = {hash(sanitize_filename(name).casefold()) for name in reserved}
+        self._reserved = {sanitize_filename(name).casefold() for name in reserved}
         self._buckets = [array("q") for _ in range(256)]  # by the hash's top byte
 
     def add(self, names: list[str]) -> bool:
@@ -161,7 +162,12 @@ class DistinctNames:
                 return False
         elif _UNSAFE_JOINED.search(joined) is not None:
             return False
-        hashes = sorted(map(hash, map(str.casefold, names)))
+        folded = list(map(str.casefold, names))
+        if not self._reserved.isdisjoint(folded):
+            return False
+        hashes = sorted(map(hash, folded))
+        if len(set(hashes)) != len(hashes):  # two alike in the batch: known now, not at the end
+            return False
         # Sorted, each bucket's share is one slice (the top byte of a signed 64-bit hash).
         start = 0
         for top, bucket in enumerate(self._buckets):
@@ -174,11 +180,7 @@ class DistinctNames:
         return True
 
     def distinct(self) -> bool:
-        reserved = self._reserved
-        for bucket in self._buckets:
-            if len(set(bucket)) != len(bucket) or not reserved.isdisjoint(bucket):
-                return False
-        return True
+        return all(len(set(bucket)) == len(bucket) for bucket in self._buckets)
 
 
 # _UNSAFE in names each between two "/" (and holding none): a control character or backslash
