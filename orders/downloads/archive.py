@@ -295,9 +295,11 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
 
 
 def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
-    """The zip planned in one pass over the order's files in name order, all of them called
-    by their filename: _NamesNotDistinct as soon as one is not (one to sanitize, two alike:
-    adjacent when equal, else known at the end), and the layout is dropped."""
+    """The zip planned in one pass over the order's files in name order (every file: the
+    names of those not AVAILABLE count too), all of them called by their filename (see
+    DistinctNames). _NamesNotDistinct, and the layout dropped, as soon as one is not: a name
+    to sanitize or reserved, two alike (equal ones are adjacent; alike in one batch), else at
+    the end (alike in two batches). The UniqueNames plan is then made instead."""
     files = _ZipFiles()
     failed: dict[int, tuple[str, str]] = {}
     direct = bytearray()

@@ -131,6 +131,14 @@ class UniqueNames:
         return renamed if renamed is not None else sanitize_filename(filename)
 
 
+# _UNSAFE for names joined between "/"s (none holds one): a control character or backslash
+# anywhere; a space after or before a "/" (a name's start or end); an empty, "." or ".." name.
+_UNSAFE_JOINED = re.compile(r"/(?:\s|\.{0,2}/)|\s/")
+_UNSAFE_CHARACTER = re.compile(r"[\\\x00-\x1f\x7f]")
+# The first hash above bucket `top` (by the top byte of a signed 64-bit hash).
+_BUCKET_BOUNDS = [-(1 << 63) + ((top + 1) << 56) for top in range(256)]
+
+
 class DistinctNames:
     """Whether every name given is its own unique name, the usual order's case: safe as it is
     (sanitize_filename leaves it) and the same case-insensitively as no other name nor a
@@ -152,8 +160,8 @@ class DistinctNames:
     def add(self, names: list[str]) -> bool:
         if not names:
             return True
-        # Each between two "/" (which no safe name holds: their count says so), the batch is
-        # safe when _UNSAFE_JOINED finds nothing: _UNSAFE, a name's start and end being a "/".
+        # Joined between "/"s (which no safe name holds: their count says so), the names are
+        # safe when neither regex finds anything (_UNSAFE with "/" for a name's start and end).
         joined = f"/{'/'.join(names)}/"
         if joined.count("/") != len(names) + 1 or _UNSAFE_CHARACTER.search(joined) is not None:
             return False
@@ -181,11 +189,3 @@ class DistinctNames:
 
     def distinct(self) -> bool:
         return all(len(set(bucket)) == len(bucket) for bucket in self._buckets)
-
-
-# _UNSAFE in names each between two "/" (and holding none): a control character or backslash
-# anywhere; a space at a name's start or end, an empty, "." or ".." name.
-_UNSAFE_JOINED = re.compile(r"/(?:\s|\.{0,2}/)|\s/")
-_UNSAFE_CHARACTER = re.compile(r"[\\\x00-\x1f\x7f]")
-# The first hash above bucket `top` (by the top byte of a signed 64-bit hash).
-_BUCKET_BOUNDS = [-(1 << 63) + ((top + 1) << 56) for top in range(256)]
