@@ -7,7 +7,9 @@ entry was sent. Streams run after the view returned: database access re-enters t
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import heapq
 import itertools
@@ -283,15 +285,32 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
     in. Either way nothing per file is kept in memory but the `direct` flag (and a hash per
     name). Should the database's order not be Python's (a collation surprise), the files are
     sorted in memory instead."""
-    try:
+    with _collector_paused():
         try:
-            return _zip_prepare_distinct(project=project, order=order)
-        except _NamesNotDistinct:
-            return _zip_prepare(project=project, order=order, by_name=True)
-    except _NamesOutOfOrder:
-        logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
-                       order.pk)
-        return _zip_prepare(project=project, order=order, by_name=False)
+            try:
+                return _zip_prepare_distinct(project=project, order=order)
+            except _NamesNotDistinct:
+                return _zip_prepare(project=project, order=order, by_name=True)
+        except _NamesOutOfOrder:
+            logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
+                           order.pk)
+            return _zip_prepare(project=project, order=order, by_name=False)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (if it runs): planning makes a few tuples per
+    file and keeps a batch of them alive, so the collector runs often and, now and then,
+    scans the whole heap (~20 ms at 20,000 files), though they hold no cycle and are freed by
+    reference counting. Memory stays as it is; the collector runs again right after."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:

@@ -212,3 +212,30 @@ def test_missing_and_resized_files_go_to_notice_in_the_one_pass_plan(member, run
     assert made == "one pass" and planned == before
     assert set(planned[3]) == {files["b.txt"].pk, files["c.txt"].pk}
     assert b"Failed to download file (b.txt)" in planned[1] and b"Failed to download file (c.txt)" in planned[1]
+
+
+def test_the_garbage_collector_runs_again_after_planning_as_it_did_before(member, staged_order):
+    import gc
+
+    from orders.downloads import archive
+    from portal.tenancy.scope import project_scope
+
+    seen = []
+    real = archive._zip_prepare_distinct
+
+    def spy(**kwargs):
+        seen.append(gc.isenabled())
+        raise RuntimeError("boom")
+
+    archive._zip_prepare_distinct = spy
+    try:
+        with project_scope(member.project):
+            for enabled in (True, False):
+                (gc.enable if enabled else gc.disable)()
+                with pytest.raises(RuntimeError):
+                    archive.order_zip_prepare(project=member.project, order=staged_order)
+                assert gc.isenabled() == enabled
+    finally:
+        archive._zip_prepare_distinct = real
+        gc.enable()
+    assert seen == [False, False]
