@@ -461,6 +461,11 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
 def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     """The zip first served under `etag` (the latest one when None), rebuilt byte for byte,
     or None when it cannot be (unknown, in an older format, files gone or unreadable now)."""
+    with _collector_paused():
+        return _zip_resume(project=project, order=order, etag=etag)
+
+
+def _zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     handle = zip_manifest.manifest_open(project=project, order=order, etag=etag)
     if handle is None:
         return None
@@ -486,19 +491,31 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
 def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip) -> bool:
     """Every file of the zip (and of its NOTICE.txt) is still the order's, and readable (and
     which ones are `direct`, see _Sources)."""
-    locator = _ZipFiles()
+    files, stat = _ZipFiles(), os.stat
     layout = plan.layout
     for first in range(0, plan.file_count, SOURCE_BATCH):
         last = min(first + SOURCE_BATCH, plan.file_count)
         batch = list(layout.iter_records(first, last))
         rows = {r[0]: r for r in selectors.zip_source_rows(
             project=project, order=order, file_ids=[record[4] for record in batch])}
-        for i, _, size, _, key, sha in batch:
-            row = rows.get(key)
-            if row is None or locator.problem(row[1], row[2], row[3], size):
-                return False
-            plan.sources.direct[i] = sha != _NO_SHA and locator.is_direct(
-                project=project, tier=row[1], location=row[2], sha256=sha.hex())
+        found = [rows.get(record[4]) for record in batch]
+        if None in found:
+            return False
+        # As ZIP_ROW_FIELDS rows, for direct_paths: (id, -, size, -, sha256, tier, location, cache_path).
+        files_now = [(key, None, size, None, "" if sha == _NO_SHA else sha.hex(), *row[1:])
+                     for (_, _, size, _, key, sha), row in zip(batch, found)]
+        # As when planned: a direct file of the expected size is fine (one stat, a batch at
+        # once); any other is asked in full.
+        paths = files.direct_paths(project, files_now)
+        try:
+            fine = None not in paths and [stat(path).st_size for path in paths] == [f[2] for f in files_now]
+        except OSError:
+            fine = False
+        if not fine:
+            for (_, _, size, _, _, tier, location, cache_path), path in zip(files_now, paths):
+                if (path is None or _stat_size(path) != size) and files.problem(tier, location, cache_path, size):
+                    return False
+        plan.sources.direct[first:last] = bytes(path is not None for path in paths)
     failed_ids = list(plan.failed)
     for first in range(0, len(failed_ids), SOURCE_BATCH):
         batch = failed_ids[first : first + SOURCE_BATCH]

@@ -239,3 +239,29 @@ def test_the_garbage_collector_runs_again_after_planning_as_it_did_before(member
         archive._zip_prepare_distinct = real
         gc.enable()
     assert seen == [False, False]
+
+
+def test_a_resumed_zip_checks_its_files_as_a_fresh_one(member, run_tasks):
+    from orders.downloads import archive
+    from orders.models import FileState, OrderDataFile
+    from portal.catalog import storage
+    from portal.tenancy.scope import project_scope
+
+    from .conftest import API, body_of, order_files
+
+    order = _order_named(member, run_tasks, ["a.txt", "b.txt", "c.txt"])
+    url = f"{API}/user/orders/{order.pk}/download"
+    full = member.client.get(url)
+    etag, blob = full["ETag"], body_of(full)
+    with project_scope(member.project):
+        fresh = archive.order_zip_resume(project=member.project, order=order, etag=etag)
+    assert fresh.layout.etag == etag and bytes(fresh.sources.direct) == b"\1\1\1"
+    part = member.client.get(url, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE=etag)
+    assert part.status_code == 206 and body_of(part) == blob[100:]
+    # A file of the zip changed size on disk: the zip cannot be resumed, a new one is served.
+    OrderDataFile.unscoped_objects.filter(order_id=order.pk).update(state=FileState.AVAILABLE)
+    path = storage.data_file_path(order_files(order)[1])
+    path.chmod(0o644)
+    path.write_bytes(b"other")
+    again = member.client.get(url, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE=etag)
+    assert again.status_code == 200 and again["ETag"] != etag
