@@ -64,7 +64,7 @@ NOTICE_KEY = "NOTICE.txt"
 
 SUMS_KEY = "SHA256SUMS"
 SOURCE_BATCH = 1000
-NAME_BATCH = 5000  # files of a fresh zip checked at a time (as the database sends them)
+NAME_BATCH = 2000  # files of a fresh zip checked and laid out at a time
 _NO_SHA = zip_manifest.NO_SHA
 
 
