@@ -7,18 +7,22 @@ entry was sent. Streams run after the view returned: database access re-enters t
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import heapq
 import itertools
 import json
 import logging
+import operator
 import os
+import tempfile
 import threading
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db import connection as db_connection
@@ -28,6 +32,7 @@ from portal.catalog.models import StorageTier
 from portal.catalog.storage import Locator, StorageError, location_for
 from portal.files.chunks import ChunkReader
 from portal.files.crc import crc32 as crc32_of
+from portal.files.names import DistinctNames
 from portal.files.ranges import ByteRange
 from portal.files.zip_layout import ZipEntry, ZipSourceError
 from portal.files.zip_spool import SpooledZipLayout
@@ -36,7 +41,7 @@ from portal.tenancy.scope import project_scope
 
 from .. import progress as order_progress
 from ..cache import NOT_RESTORED, order_file_place
-from ..models import Order
+from ..models import FileState, Order
 from . import selectors, zip_manifest
 from .services import CHUNK_SIZE, mark_failed
 
@@ -59,6 +64,7 @@ NOTICE_KEY = "NOTICE.txt"
 
 SUMS_KEY = "SHA256SUMS"
 SOURCE_BATCH = 1000
+NAME_BATCH = 2000  # files of a fresh zip checked and laid out at a time
 _NO_SHA = zip_manifest.NO_SHA
 
 
@@ -69,11 +75,25 @@ class _ZipFiles:
         self.locator = Locator()
         self.online_is_local = self.locator.is_local(StorageTier.ONLINE)
         self._direct_prefix: str | None = None
+        self._online_root: str | None = None
 
     def is_direct(self, *, project: Project, tier: str, location: str, sha256: str) -> bool:
         """Stored on local disk where the catalog puts it: its key follows from its SHA-256."""
         return (tier == StorageTier.ONLINE and self.online_is_local and len(sha256) == 64
                 and location == location_for(project_slug=project.slug, sha256=sha256))
+
+    def direct_paths(self, project: Project, rows: list[tuple]) -> list[str | None]:
+        """The local path of each direct file (is_direct) of these ZIP_ROW_FIELDS rows, None
+        for any other: its location under the ONLINE root (location_for: a slug and hex
+        digits cannot escape the root)."""
+        if not self.online_is_local:
+            return [None] * len(rows)
+        if self._online_root is None:
+            self._online_root = self.locator.root(StorageTier.ONLINE) + os.sep
+        root, online, slug = self._online_root, StorageTier.ONLINE, project.slug
+        return [root + location if tier == online and len(sha256) == 64
+                and location == location_for(project_slug=slug, sha256=sha256) else None
+                for _, _, _, _, sha256, tier, location, *_ in rows]
 
     def direct_path(self, project: Project, sha256: str) -> str:
         """The local path of a direct file (local ONLINE storage only): `location_for` under
@@ -166,6 +186,8 @@ class OrderZip:
     sources: _Sources
     # order file id -> (filename, reason), listed in NOTICE.txt
     failed: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # a fresh zip's manifest lines of its files (a temporary file), until manifest_save
+    manifest_body: BinaryIO | None = None
 
     @property
     def file_count(self) -> int:
@@ -193,39 +215,50 @@ def _temp_dir() -> str | None:
     return getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or None
 
 
-def _build_zip(*, project: Project, order: Order, files: Iterator[tuple[int, str, int, int, bytes]],
+def _build_zip(*, project: Project, order: Order, batches: Iterable[list[tuple[str, int, int, int, str]]],
                failed: dict[int, tuple[str, str]], created: dt.datetime,
-               direct: bytearray | None = None) -> OrderZip:
-    """`files`: (id, name, size, crc32, sha256 hex or "") sorted by name; `direct` see
-    _Sources (filled while `files` is read, or later)."""
+               direct: bytearray | None = None, manifest: bool = False) -> OrderZip:
+    """`batches`: lists of (name, size, crc32, id, sha256 hex or "") (layout entry tuples),
+    sorted by name; `direct` see _Sources (filled while they are read, or later); `manifest`:
+    the manifest's lines of the files are written on the way too (for manifest_save)."""
     sources = _Sources(project=project, order=order, direct=direct)
-    sums = {"size": 0, "crc": 0, "sha": hashlib.sha256()}
+    sums = hashlib.sha256()
+    body = tempfile.TemporaryFile(dir=_temp_dir()) if manifest else None
 
     def entries() -> Iterator[ZipEntry | tuple]:
-        count = size_sum = crc_sum = 0
-        update = sums["sha"].update
-        for file_id, name, size, crc32, sha in files:
-            if sha:  # SHA256SUMS is summed on the way, then generated again when sent
-                line = f"{sha}  {name}\n".encode("utf-8")
-                size_sum += len(line)
-                crc_sum = crc32_of(line, crc_sum)
-                update(line)
-            count += 1
-            yield name, size, crc32, file_id, sha
+        count = size = crc = 0
+        for batch in batches:
+            # SHA256SUMS is summed on the way, a batch at a time (the CRC-32 and SHA-256 of the
+            # whole are the same), then generated again when sent.
+            block = "".join([f"{entry[4]}  {entry[0]}\n" for entry in batch if entry[4]]).encode("utf-8")
+            size += len(block)
+            crc = crc32_of(block, crc)
+            sums.update(block)
+            if body is not None:
+                body.write(zip_manifest.manifest_lines(batch))
+            count += len(batch)
+            yield batch  # laid out at once (see SpooledZipLayout)
         sources.data_count = count
-        sums["size"], sums["crc"] = size_sum, crc_sum
-        yield ZipEntry(name=SUMS_KEY, size=sums["size"], crc32=sums["crc"], key=SUMS_KEY,
-                       sha256=sums["sha"].hexdigest())
+        yield ZipEntry(name=SUMS_KEY, size=size, crc32=crc, key=SUMS_KEY, sha256=sums.hexdigest())
         if failed:
             notice = "".join(_notice_line(filename, reason) for _, (filename, reason)
                              in sorted(failed.items(), key=lambda item: (item[1][0], item[0])))
             yield ZipEntry.from_bytes(NOTICE_KEY, notice.encode("utf-8"), key=NOTICE_KEY)
 
-    layout = SpooledZipLayout(entries(), mtime=_zip_mtime(order), opener=sources, temp_dir=_temp_dir())
+    try:
+        layout = SpooledZipLayout(entries(), mtime=_zip_mtime(order), opener=sources, temp_dir=_temp_dir())
+    except BaseException:
+        if body is not None:
+            body.close()
+        raise
     sources.layout = layout
     if len(sources.direct) < sources.data_count:
         sources.direct.extend(bytes(sources.data_count - len(sources.direct)))
-    return OrderZip(layout=layout, created=created, sources=sources, failed=failed)
+    return OrderZip(layout=layout, created=created, sources=sources, failed=failed, manifest_body=body)
+
+
+def _batches(items: Iterator[tuple], size: int = SOURCE_BATCH) -> Iterator[list[tuple]]:
+    return iter(lambda: list(itertools.islice(items, size)), [])
 
 
 def _stat_size(path: str) -> int:
@@ -239,19 +272,125 @@ class _NamesOutOfOrder(Exception):
     """The database did not return the filenames in code-point order (see order_zip_prepare)."""
 
 
+class _NamesNotDistinct(Exception):
+    """Some file of the order is not called by its filename (see _zip_prepare_distinct)."""
+
+
 def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
     """A fresh zip of the files AVAILABLE now (None when there is none).
 
-    The database sorts the files by filename; the few whose zip name differs from their
-    filename (renamed duplicates, sanitized names) are read first, sorted by name and merged
-    in, so nothing per file is kept in memory but the `direct` flag. Should the database's
-    order not be Python's (a collation surprise), the files are sorted in memory instead."""
+    The database sorts the files by filename. When every file of the order is called by its
+    filename (the usual order) that one pass plans the zip; otherwise the few whose zip name
+    differs (renamed duplicates, sanitized names) are read first, sorted by name and merged
+    in. Either way nothing per file is kept in memory but the `direct` flag (and a hash per
+    name). Should the database's order not be Python's (a collation surprise), the files are
+    sorted in memory instead."""
+    with _collector_paused():
+        try:
+            try:
+                return _zip_prepare_distinct(project=project, order=order)
+            except _NamesNotDistinct:
+                return _zip_prepare(project=project, order=order, by_name=True)
+        except _NamesOutOfOrder:
+            logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
+                           order.pk)
+            return _zip_prepare(project=project, order=order, by_name=False)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (if it runs): planning makes a few tuples per
+    file and keeps a batch of them alive, so the collector runs often and, now and then,
+    scans the whole heap (~20 ms at 20,000 files), though they hold no cycle and are freed by
+    reference counting. Memory stays as it is; the collector runs again right after."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
     try:
-        return _zip_prepare(project=project, order=order, by_name=True)
-    except _NamesOutOfOrder:
-        logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
-                       order.pk)
-        return _zip_prepare(project=project, order=order, by_name=False)
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
+    """The zip planned in one pass over the order's files in name order (every file: the
+    names of those not AVAILABLE count too), all of them called by their filename (see
+    DistinctNames). _NamesNotDistinct, and the layout dropped, as soon as one is not: a name
+    to sanitize or reserved, two alike (equal ones are adjacent; alike in one batch), else at
+    the end (alike in two batches). The UniqueNames plan is then made instead."""
+    files = _ZipFiles()
+    failed: dict[int, tuple[str, str]] = {}
+    direct = bytearray()
+    names = DistinctNames(reserved=selectors.RESERVED_ZIP_NAMES)
+    rows = selectors.zip_order_rows_by_name(project=project, order=order)
+
+    def in_name_order() -> Iterator[list[tuple]]:
+        stat, available = os.stat, FileState.AVAILABLE
+        previous = ""  # below every name but the empty one, which is sanitized
+        try:
+            for batch in _batches(rows, NAME_BATCH):
+                filenames = [row[1] for row in batch]
+                # Strictly increasing (C loops): else two are equal (renamed) or out of order.
+                if not (previous < filenames[0] and all(map(operator.lt, filenames, filenames[1:]))):
+                    for before, after in zip([previous, *filenames], filenames):
+                        if after <= before:
+                            raise (_NamesNotDistinct if after == before else _NamesOutOfOrder)(after)
+                previous = filenames[-1]
+                if not names.add(filenames):
+                    raise _NamesNotDistinct()
+                batch = [row for row in batch if row[8] == available]
+                # A direct file of the expected size is fine: one stat of its path (the usual
+                # case, a whole batch at once); anything else is asked in full, for the reason
+                # NOTICE.txt gives.
+                paths = files.direct_paths(project, batch)
+                try:
+                    fine = None not in paths and [stat(path).st_size for path in paths] == [row[2] for row in batch]
+                except OSError:
+                    fine = False
+                if fine:
+                    direct.extend(b"\1" * len(batch))
+                    entries = [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
+                               for file_id, filename, size, crc32, sha256, *_ in batch]
+                else:
+                    entries = list(_checked_one_by_one(batch, paths, files, direct, failed))
+                if entries:
+                    yield entries
+        finally:
+            rows.close()
+        if not names.distinct():
+            raise _NamesNotDistinct()
+
+    return _planned(project=project, order=order, plan=_build_zip(
+        project=project, order=order, batches=in_name_order(), failed=failed, direct=direct,
+        manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
+
+
+def _checked_one_by_one(rows: list[tuple], paths: list[str | None], files: _ZipFiles, direct: bytearray,
+                        failed: dict[int, tuple[str, str]]) -> Iterator[tuple]:
+    """The layout entries of these ZIP_ROW_FIELDS rows (`paths`: their direct_paths) whose
+    file can be read, `direct` flags appended; the others go to `failed`."""
+    for (file_id, filename, size, crc32, sha256, tier, location, cache_path, *_), path in zip(rows, paths):
+        if path is None or _stat_size(path) != size:
+            problem = files.problem(tier, location, cache_path, size)
+            if problem:
+                failed[file_id] = (filename, problem)
+                continue
+        direct.append(path is not None)
+        yield filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""
+
+
+def _planned(*, project: Project, order: Order, plan: OrderZip) -> OrderZip | None:
+    """The plan with its manifest saved, or None (closed) when it holds nothing."""
+    try:
+        if not plan.file_count and not plan.failed:
+            plan.layout.close()
+            return None
+        zip_manifest.manifest_save(project=project, order=order, plan=plan)
+    finally:
+        plan.manifest_body.close()
+        plan.manifest_body = None
+    return plan
 
 
 def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip | None:
@@ -312,20 +451,21 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
         append = direct.append
         for name, file_id, size, crc32, sha256, is_direct in merged:
             append(is_direct)
-            yield file_id, name, size, crc32, sha256
+            yield name, size, crc32, file_id, sha256
 
-    plan = _build_zip(project=project, order=order, files=files(), failed=failed, direct=direct,
-                      created=timezone.now().astimezone(dt.timezone.utc))
-    if not plan.file_count and not failed:
-        plan.layout.close()
-        return None
-    zip_manifest.manifest_save(project=project, order=order, plan=plan)
-    return plan
+    return _planned(project=project, order=order, plan=_build_zip(
+        project=project, order=order, batches=_batches(files()), failed=failed, direct=direct,
+        manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
 
 
 def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     """The zip first served under `etag` (the latest one when None), rebuilt byte for byte,
     or None when it cannot be (unknown, in an older format, files gone or unreadable now)."""
+    with _collector_paused():
+        return _zip_resume(project=project, order=order, etag=etag)
+
+
+def _zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip | None:
     handle = zip_manifest.manifest_open(project=project, order=order, etag=etag)
     if handle is None:
         return None
@@ -335,7 +475,7 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
             if header.get("v") != zip_manifest.MANIFEST_VERSION:
                 return None
             failed = {int(fid): (filename, reason) for fid, filename, reason in header["failed"]}
-            plan = _build_zip(project=project, order=order, files=zip_manifest.manifest_rows(handle),
+            plan = _build_zip(project=project, order=order, batches=_batches(zip_manifest.manifest_rows(handle)),
                               failed=failed, created=dt.datetime.fromisoformat(header["created"]))
         except (ValueError, KeyError, TypeError, OSError):
             return None
@@ -351,19 +491,31 @@ def order_zip_resume(*, project: Project, order: Order, etag: str | None) -> Ord
 def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip) -> bool:
     """Every file of the zip (and of its NOTICE.txt) is still the order's, and readable (and
     which ones are `direct`, see _Sources)."""
-    locator = _ZipFiles()
+    files, stat = _ZipFiles(), os.stat
     layout = plan.layout
     for first in range(0, plan.file_count, SOURCE_BATCH):
         last = min(first + SOURCE_BATCH, plan.file_count)
         batch = list(layout.iter_records(first, last))
         rows = {r[0]: r for r in selectors.zip_source_rows(
             project=project, order=order, file_ids=[record[4] for record in batch])}
-        for i, _, size, _, key, sha in batch:
-            row = rows.get(key)
-            if row is None or locator.problem(row[1], row[2], row[3], size):
-                return False
-            plan.sources.direct[i] = sha != _NO_SHA and locator.is_direct(
-                project=project, tier=row[1], location=row[2], sha256=sha.hex())
+        found = [rows.get(record[4]) for record in batch]
+        if None in found:
+            return False
+        # As ZIP_ROW_FIELDS rows, for direct_paths: (id, -, size, -, sha256, tier, location, cache_path).
+        files_now = [(key, None, size, None, "" if sha == _NO_SHA else sha.hex(), *row[1:])
+                     for (_, _, size, _, key, sha), row in zip(batch, found)]
+        # As when planned: a direct file of the expected size is fine (one stat, a batch at
+        # once); any other is asked in full.
+        paths = files.direct_paths(project, files_now)
+        try:
+            fine = None not in paths and [stat(path).st_size for path in paths] == [f[2] for f in files_now]
+        except OSError:
+            fine = False
+        if not fine:
+            for (_, _, size, _, _, tier, location, cache_path), path in zip(files_now, paths):
+                if (path is None or _stat_size(path) != size) and files.problem(tier, location, cache_path, size):
+                    return False
+        plan.sources.direct[first:last] = bytes(path is not None for path in paths)
     failed_ids = list(plan.failed)
     for first in range(0, len(failed_ids), SOURCE_BATCH):
         batch = failed_ids[first : first + SOURCE_BATCH]

@@ -112,6 +112,19 @@ def zip_candidate_rows(*, project: Project, order: Order, by_name: bool = False,
     return files.values_list(*ZIP_ROW_FIELDS).iterator(chunk_size=5000)
 
 
+ZIP_NAME_ROW_FIELDS = ZIP_ROW_FIELDS + ("state",)
+
+
+def zip_order_rows_by_name(*, project: Project, order: Order):
+    """EVERY file of the order (whatever its state: all names count for unique names), as
+    ZIP_NAME_ROW_FIELDS tuples, by filename in code-point order then id, streamed from the
+    database: a zip of an order whose names are all distinct is planned in this one pass."""
+    binary = "C" if connection.vendor == "postgresql" else "BINARY"
+    return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
+            .order_by(Collate("filename", binary), "id")
+            .values_list(*ZIP_NAME_ROW_FIELDS).iterator(chunk_size=5000))
+
+
 def zip_source_rows(*, project: Project, order: Order, file_ids) -> list[tuple]:
     """ZIP_SOURCE_FIELDS tuples of these files of the order (a batch: at most a few thousand ids)."""
     return list(OrderDataFile.objects.filter(project=project, order_id=order.pk, id__in=list(file_ids))

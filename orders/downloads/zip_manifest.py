@@ -32,19 +32,40 @@ def etag_key(etag: str) -> str:
 
 
 def _manifest_lines(plan: "OrderZip") -> Iterator[bytes]:
-    layout = plan.layout
-    header = {"v": MANIFEST_VERSION, "etag": layout.etag, "created": plan.created.isoformat(),
+    header = {"v": MANIFEST_VERSION, "etag": plan.layout.etag, "created": plan.created.isoformat(),
               "count": plan.file_count,
               "failed": [[fid, filename, reason] for fid, (filename, reason) in sorted(plan.failed.items())]}
     yield (json.dumps(header) + "\n").encode("utf-8")
-    lines = []
-    for _, name, size, crc32, key, raw in layout.iter_records(0, plan.file_count):
-        lines.append(b"%d\t%d\t%d\t%s\t%s\n" % (key, size, crc32, b"" if raw == NO_SHA else raw.hex().encode(),
-                                                name))
-        if len(lines) >= 4096:
-            yield b"".join(lines)
-            lines.clear()
-    yield b"".join(lines)
+    body = plan.manifest_body
+    body.seek(0)
+    yield from iter(lambda: body.read(1 << 20), b"")
+
+
+_ZERO_SHA = "0" * 64
+
+
+def manifest_lines(files: list[tuple[str, int, int, int, str]]) -> bytes:
+    """The manifest lines of these files of a zip, (name, size, crc32, id, sha256 hex or "")
+    each (its layout entry), with the SHA-256 as the layout keeps it: lower-case hex, or ""
+    when there is none (or it is zeros). The usual batch (every SHA-256 so already) is checked
+    at once."""
+    shas = "".join([entry[4] for entry in files])
+    if len(shas) == 64 * len(files) and _ZERO_SHA not in shas and bytes.fromhex(shas).hex() == shas:
+        lines = [f"{key}\t{size}\t{crc32}\t{sha}\t{name}\n" for name, size, crc32, key, sha in files]
+    else:
+        lines = [f"{key}\t{size}\t{crc32}\t{_layout_sha(sha)}\t{name}\n" for name, size, crc32, key, sha in files]
+    return "".join(lines).encode("utf-8")
+
+
+def _layout_sha(sha256: str) -> str:
+    """The SHA-256 as SpooledZipLayout keeps it (32 bytes, NO_SHA when it is none), in hex."""
+    raw = NO_SHA
+    if len(sha256) == 64:
+        try:
+            raw = bytes.fromhex(sha256).ljust(32, b"\0")
+        except ValueError:
+            pass
+    return "" if raw == NO_SHA else raw.hex()
 
 
 def _latest_keys(locator: Locator, folder: str) -> list[str]:
@@ -60,7 +81,8 @@ def manifest_save(*, project: Project, order: Order, plan: "OrderZip") -> None:
     even after its files became DOWNLOADED. A JSON header line, then one line per file in
     archive order (`id size crc32 sha256 name`, tab-separated: names hold no control
     characters), written whole as it is generated. `latest` lists the kept manifests, the
-    newest last; older ones are deleted."""
+    newest last; older ones are deleted. The lines of the files were written while the zip was
+    planned (`plan.manifest_body`, see manifest_lines)."""
     locator, folder = Locator(), manifest_dir(project=project, order=order)
     key = etag_key(plan.layout.etag)
     locator.write(ORDER_CACHE, f"{folder}/{key}.manifest", _manifest_lines(plan))
@@ -92,8 +114,8 @@ def manifest_open(*, project: Project, order: Order, etag: str | None) -> TextIO
     return io.TextIOWrapper(raw, encoding="utf-8")
 
 
-def manifest_rows(handle) -> Iterator[tuple[int, str, int, int, str]]:
-    """(id, name, size, crc32, sha256 hex or "") of each file, in archive order."""
+def manifest_rows(handle) -> Iterator[tuple[str, int, int, int, str]]:
+    """(name, size, crc32, id, sha256 hex or "") of each file, in archive order."""
     for line in handle:
         file_id, size, crc32, sha256, name = line.rstrip("\n").split("\t", 4)
-        yield int(file_id), name, int(size), int(crc32), sha256
+        yield name, int(size), int(crc32), int(file_id), sha256

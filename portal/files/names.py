@@ -129,3 +129,63 @@ class UniqueNames:
     def name(self, key: object, filename: str) -> str:
         renamed = self._renamed.get(key)
         return renamed if renamed is not None else sanitize_filename(filename)
+
+
+# _UNSAFE for names joined between "/"s (none holds one): a control character or backslash
+# anywhere; a space after or before a "/" (a name's start or end); an empty, "." or ".." name.
+_UNSAFE_JOINED = re.compile(r"/(?:\s|\.{0,2}/)|\s/")
+_UNSAFE_CHARACTER = re.compile(r"[\\\x00-\x1f\x7f]")
+# The first hash above bucket `top` (by the top byte of a signed 64-bit hash).
+_BUCKET_BOUNDS = [-(1 << 63) + ((top + 1) << 56) for top in range(256)]
+
+
+class DistinctNames:
+    """Whether every name given is its own unique name, the usual order's case: safe as it is
+    (sanitize_filename leaves it) and the same case-insensitively as no other name nor a
+    reserved one. Then UniqueNames and unique_names give every name as it is: nothing needs
+    renaming. Kept: 8 bytes per name (a hash of the folded name, in 256 buckets).
+
+    `add(names)` takes a batch of names (a few thousand) and is False when one of them is not
+    safe as it is, is a reserved name, or is alike another of the batch (the caller stops
+    there); `distinct()` says, once every name was added, whether no two folded names of
+    different batches are alike (two different names whose 64-bit hashes collide say "not
+    distinct": never a false yes). The work per name is done by C loops (a regex over the
+    joined batch, a sort of its hashes), not Python ones.
+    """
+
+    def __init__(self, reserved: Iterable[str] = ()):
+        self._reserved = {sanitize_filename(name).casefold() for name in reserved}
+        self._buckets = [array("q") for _ in range(256)]  # by the hash's top byte
+
+    def add(self, names: list[str]) -> bool:
+        if not names:
+            return True
+        # Joined between "/"s (which no safe name holds: their count says so), the names are
+        # safe when neither regex finds anything (_UNSAFE with "/" for a name's start and end).
+        joined = f"/{'/'.join(names)}/"
+        if joined.count("/") != len(names) + 1 or _UNSAFE_CHARACTER.search(joined) is not None:
+            return False
+        if joined.isascii():  # then the only space that is no control character is " "
+            if "/ " in joined or " /" in joined or "//" in joined or "/./" in joined or "/../" in joined:
+                return False
+        elif _UNSAFE_JOINED.search(joined) is not None:
+            return False
+        folded = list(map(str.casefold, names))
+        if not self._reserved.isdisjoint(folded):
+            return False
+        hashes = sorted(map(hash, folded))
+        if len(set(hashes)) != len(hashes):  # two alike in the batch: known now, not at the end
+            return False
+        # Sorted, each bucket's share is one slice (the top byte of a signed 64-bit hash).
+        start = 0
+        for top, bucket in enumerate(self._buckets):
+            end = bisect_left(hashes, _BUCKET_BOUNDS[top], start)
+            if end > start:
+                bucket.extend(hashes[start:end])
+                if end == len(hashes):
+                    break
+                start = end
+        return True
+
+    def distinct(self) -> bool:
+        return all(len(set(bucket)) == len(bucket) for bucket in self._buckets)

@@ -16,7 +16,10 @@ contiguous by construction.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
+import operator
 import os
 import struct
 import tempfile
@@ -53,19 +56,48 @@ BLOCK = 4096  # records read (and written) at a time
 NO_SHA = bytes(32)
 
 
-def _raw_sha(sha256: str) -> bytes:
-    if len(sha256) == 64:
-        try:
-            return bytes.fromhex(sha256)
-        except ValueError:
-            pass
-    return NO_SHA
-
-
 def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+_DIGEST_ENTRY = b"\0%s\0%d:%d:%s".__mod__  # = digest_entry's bytes
+
+
+def _lay_out_batch(batch: list[tuple], previous: bytes | None, names_length: int, offset: int,
+                   cd_offset: int) -> tuple | None:
+    """The records, names and digest_entry bytes of a batch of file tuples `(name, size,
+    crc32, key, sha256)` laid out from these offsets, exactly as entry by entry, with C loops
+    (and the names, offsets after it); None when the batch is not the plain case: names
+    increasing from `previous`, int keys, a size below 4 GiB, a 64-digit SHA-256 or none."""
+    if not batch or set(map(type, batch)) != {tuple} or set(map(len, batch)) != {5}:
+        return None
+    texts, sizes, crcs, keys, shas = zip(*batch)
+    names = list(map(str.encode, texts))
+    if not ((previous is None or previous < names[0]) and all(map(operator.lt, names, names[1:]))):
+        return None
+    if (min(sizes) < 0 or max(sizes) >= MAX32 or min(crcs) < 0 or max(crcs) > MAX32
+            or set(map(type, keys)) != {int} or min(keys) <= _KEY_MIN or max(keys) > _KEY_MAX
+            or not set(map(len, shas)) <= {0, 64}):
+        return None
+    try:
+        raws = list(map(bytes.fromhex, shas))  # "" gives b"", packed as NO_SHA
+    except ValueError:
+        return None
+    lengths = list(map(len, names))
+    n = len(batch)
+    # Local headers: 30 bytes + the name (sizes below 4 GiB); central records: 46 + the name,
+    # + 12 (a zip64 offset) for an entry from 4 GiB on.
+    offsets = list(itertools.accumulate([30 + length + size for length, size in zip(lengths, sizes)],
+                                        initial=offset))
+    past = bisect.bisect_left(offsets, MAX32, 0, n)
+    cd_offsets = list(itertools.accumulate([46 + length for length in lengths[:past]]
+                                           + [58 + length for length in lengths[past:]], initial=cd_offset))
+    name_offsets = list(itertools.accumulate(lengths, initial=names_length))
+    records = b"".join(map(_RECORD.pack, name_offsets, offsets, sizes, keys, cd_offsets, crcs, lengths, raws))
+    digested = b"".join(map(_DIGEST_ENTRY, zip(names, sizes, crcs, map(str.encode, shas))))
+    return records, b"".join(names), digested, names[-1], name_offsets[n], offsets[n], cd_offsets[n]
 
 
 class SpooledZipLayout:
@@ -73,7 +105,8 @@ class SpooledZipLayout:
 
     Same contract as ZipLayout (duplicate names refused, `len`, `etag`, `iter_range`...).
     An entry may also be a tuple `(name, size, crc32, key, sha256)`: a file read through
-    `opener` (a million ZipEntry objects cost more than the records).
+    `opener` (a million ZipEntry objects cost more than the records); and a list of such
+    tuples is a batch of entries, laid out together (C loops instead of a Python one per file).
     `opener(index, key)` opens an entry that has neither data nor its own opener; when it
     also has `path_of(index, key)` returning a local path (or None), small files are read
     through that path. `temp_dir`: where the two anonymous spool files go. Call `close()`
@@ -105,54 +138,87 @@ class SpooledZipLayout:
     def _build(self, entries: Iterable[ZipEntry]) -> None:
         digest = layout_digest(self.mtime)
         records, names = bytearray(), bytearray()
-        pack, update = _RECORD.pack, digest.update
-        names_length = offset = cd_offset = count = 0
+        pack, update, fromhex = _RECORD.pack, digest.update, bytes.fromhex
+        key_min, key_max, max32, block, no_sha = _KEY_MIN, _KEY_MAX, MAX32, BLOCK, NO_SHA
+        digested: list[bytes] = []  # digest_entry of each entry of the block, hashed together
+        names_length = offset = cd_offset = count = sorted_upto = 0
         previous = None
-        for entry in entries:
-            if type(entry) is tuple:  # (name, size, crc32, key, sha256): a file, no ZipEntry built
-                text, size, crc, key, sha = entry
-                data = opener = None
+        for item in entries:
+            if type(item) is list:
+                if count == sorted_upto:
+                    laid = _lay_out_batch(item, previous, names_length, offset, cd_offset)
+                    if laid is not None:
+                        batch_records, batch_names, batch_digested, previous, names_length, offset, cd_offset = laid
+                        records += batch_records
+                        names += batch_names
+                        digested.append(batch_digested)
+                        count += len(item)
+                        sorted_upto = count
+                        if len(records) >= block * _RECORD.size:
+                            update(b"".join(digested))
+                            digested.clear()
+                            _write_all(self._rfd, records)
+                            _write_all(self._nfd, names)
+                            records.clear()
+                            names.clear()
+                        continue
+                batch = item
             else:
-                text, size, crc, key, sha = entry.name, entry.size, entry.crc32, entry.key, entry.sha256
-                data, opener = entry.data, entry.opener
-            name = text.encode("utf-8")
-            if size < 0 or not 0 <= crc <= MAX32:
-                raise ValueError(f"bad size or crc32 for {text!r}")
-            if count == self._sorted_upto and (previous is None or name > previous):
-                self._sorted_upto += 1
-                previous = name
-            else:
-                _write_all(self._rfd, records)
-                _write_all(self._nfd, names)
-                records.clear()
-                names.clear()
-                self._count = count
-                self._check_unsorted_name(name, text)
-            if type(key) is not int or not _KEY_MIN < key <= _KEY_MAX:
-                self._odd_keys[count] = key
-                key = _KEY_MIN
-            if data is not None:
-                self._data[count] = data
-            elif opener is not None:
-                self._openers[count] = opener
-            length = len(name)
-            records += pack(names_length, offset, size, key, cd_offset, crc, length,
-                            _raw_sha(sha) if sha else NO_SHA)
-            names += name
-            names_length += length
-            update(b"\0%s\0%d:%d:%s" % (name, size, crc, sha.encode()))  # = digest_entry
-            if size < MAX32 and offset < MAX32:
-                cd_offset += 46 + length
-                offset += 30 + length + size
-            else:
-                cd_offset += 46 + length + _central_extra_length(size, offset)
-                offset += _local_header_length(length, size) + size
-            count += 1
-            if not count % BLOCK:
-                _write_all(self._rfd, records)
-                _write_all(self._nfd, names)
-                records.clear()
-                names.clear()
+                batch = (item,)
+            for entry in batch:
+                if type(entry) is tuple:  # (name, size, crc32, key, sha256): a file, no ZipEntry built
+                    text, size, crc, key, sha = entry
+                    data = opener = None
+                else:
+                    text, size, crc, key, sha = entry.name, entry.size, entry.crc32, entry.key, entry.sha256
+                    data, opener = entry.data, entry.opener
+                name = text.encode("utf-8")
+                if size < 0 or not 0 <= crc <= max32:
+                    raise ValueError(f"bad size or crc32 for {text!r}")
+                if count == sorted_upto and (previous is None or name > previous):
+                    sorted_upto += 1
+                    previous = name
+                else:
+                    _write_all(self._rfd, records)
+                    _write_all(self._nfd, names)
+                    records.clear()
+                    names.clear()
+                    self._count, self._sorted_upto = count, sorted_upto
+                    self._check_unsorted_name(name, text)
+                if type(key) is not int or not key_min < key <= key_max:
+                    self._odd_keys[count] = key
+                    key = key_min
+                if data is not None:
+                    self._data[count] = data
+                elif opener is not None:
+                    self._openers[count] = opener
+                raw = no_sha
+                if len(sha) == 64:  # the raw SHA-256 (NO_SHA when none or not hex)
+                    try:
+                        raw = fromhex(sha)
+                    except ValueError:
+                        pass
+                length = len(name)
+                records += pack(names_length, offset, size, key, cd_offset, crc, length, raw)
+                names += name
+                names_length += length
+                digested.append(b"\0%s\0%d:%d:%s" % (name, size, crc, sha.encode()))  # = digest_entry
+                if size < max32 and offset < max32:
+                    cd_offset += 46 + length
+                    offset += 30 + length + size
+                else:
+                    cd_offset += 46 + length + _central_extra_length(size, offset)
+                    offset += _local_header_length(length, size) + size
+                count += 1
+                if not count % block:
+                    update(b"".join(digested))
+                    digested.clear()
+                    _write_all(self._rfd, records)
+                    _write_all(self._nfd, names)
+                    records.clear()
+                    names.clear()
+        update(b"".join(digested))
+        self._sorted_upto = sorted_upto
         _write_all(self._rfd, records)
         _write_all(self._nfd, names)
         self._count = count

@@ -231,13 +231,17 @@ def test_filenames_not_in_code_point_order_from_the_database_are_sorted_in_memor
     from .conftest import body_of, order_files
 
     head = member.client.head(_zip_url(staged_order))
-    real = archive.selectors.zip_candidate_rows
+    real, real_all = archive.selectors.zip_candidate_rows, archive.selectors.zip_order_rows_by_name
 
     def reversed_rows(**kwargs):
         rows = list(real(**kwargs))
         return reversed(rows) if kwargs.get("by_name") else rows
 
+    def reversed_all(**kwargs):
+        yield from reversed(list(real_all(**kwargs)))
+
     monkeypatch.setattr(archive.selectors, "zip_candidate_rows", reversed_rows)
+    monkeypatch.setattr(archive.selectors, "zip_order_rows_by_name", reversed_all)
     response = member.client.get(_zip_url(staged_order))
     assert response.status_code == 200 and response["ETag"] == head["ETag"]
     with zipfile.ZipFile(io.BytesIO(body_of(response))) as zf:
