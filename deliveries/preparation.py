@@ -556,20 +556,26 @@ class _SideConnection:
     the delivery done)."""
 
     def __init__(self):
-        self._connection = connection.get_new_connection(connection.get_connection_params())
-        self._connection.autocommit = True
+        # (Driver errors become Django's: a lost database is retried by the task, as elsewhere.)
+        with connection.wrap_database_errors:
+            self._connection = connection.get_new_connection(connection.get_connection_params())
+            self._connection.autocommit = True
 
     def update(self, worker: Worker, fields: dict) -> bool:
         meta = Delivery._meta
         sets = ", ".join(f'"{meta.get_field(name).column}" = %s' for name in fields)
-        with self._connection.cursor() as cursor:
+        with connection.wrap_database_errors, self._connection.cursor() as cursor:
             cursor.execute(f'UPDATE "{meta.db_table}" SET {sets} WHERE "project_id" = %s AND "id" = %s '
                            'AND "claim_token" = %s',
                            [*fields.values(), worker.project.pk, worker.delivery.pk, worker.token])
             return cursor.rowcount > 0
 
     def close(self) -> None:
-        self._connection.close()
+        pool = getattr(connection, "pool", None)
+        if pool is not None:
+            pool.putconn(self._connection)
+        else:
+            self._connection.close()
 
 
 def _package_chunks(worker: Worker, package: _Package, folder: str, emit) -> Iterator[bytes]:
@@ -704,14 +710,13 @@ def _write_with_copy(worker: Worker, package: _Package, folder: str) -> None:
     try:
         with transaction.atomic():
             archive = _start_artifacts(worker, archive_sha="", archive_size=package.size, entries=package.count + 1)
-            with connection.cursor() as cursor:
-                # The rows' foreign keys are checked as they arrive (beside the worker), not all at commit.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                with _copy_artifacts(cursor) as copy:
-                    archive_sha = write_archive(worker, None, f"{folder}/{ARCHIVE_NAME}",
-                                                _package_chunks(worker, package, folder, copy.write_row),
-                                                size=package.size)
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            # The rows' foreign keys stay checked at commit: checked as they arrive, they would hold
+            # the delivery and project rows locked (KEY SHARE) for the whole preparation, and a
+            # transition (SELECT ... FOR UPDATE) or a reservation elsewhere would wait for it.
+            with connection.cursor() as cursor, _copy_artifacts(cursor) as copy:
+                archive_sha = write_archive(worker, None, f"{folder}/{ARCHIVE_NAME}",
+                                            _package_chunks(worker, package, folder, copy.write_row),
+                                            size=package.size)
             worker.report(force=True)
             DeliveryArtifact.objects.filter(pk=archive.pk).update(sha256=archive_sha)
             _mark_done(worker)

@@ -146,10 +146,14 @@ def test_a_delivery_deleted_while_its_rows_stream_stops_the_worker(member, monke
 
 
 def _update_elsewhere(delivery_id: int) -> None:
+    # As a transition does (the row locked FOR UPDATE first): the streaming worker must not hold
+    # the delivery row (a lock wait here would hang the worker, which waits for nothing else).
     other = connection.get_new_connection(connection.get_connection_params())
     try:
-        other.autocommit = True
-        other.execute(f'UPDATE "{Delivery._meta.db_table}" SET "claim_token" = %s WHERE "id" = %s',
-                      ["someone-else", delivery_id])
+        with other.transaction():
+            other.execute("SET LOCAL lock_timeout = '5s'")
+            other.execute(f'SELECT 1 FROM "{Delivery._meta.db_table}" WHERE "id" = %s FOR UPDATE', [delivery_id])
+            other.execute(f'UPDATE "{Delivery._meta.db_table}" SET "claim_token" = %s WHERE "id" = %s',
+                          ["someone-else", delivery_id])
     finally:
         other.close()
