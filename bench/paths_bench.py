@@ -315,7 +315,7 @@ def bench_orderlist(w: World) -> None:
           f"ratio {orders / me:4.2f} (goal >= 0.5)   queries size=5: {counts[0]}, size=50: {counts[1]}")
 
 
-def bench_delivery(w: World, n_files: int) -> None:
+def bench_delivery(w: World, n_files: int, profile: bool = False) -> None:
     from deliveries import codes as delivery_codes
     from deliveries.models import Delivery
     from deliveries.preparation import delivery_build
@@ -359,10 +359,25 @@ def bench_delivery(w: World, n_files: int) -> None:
         with project_scope(w.project):
             delivery = delivery_prepare(project=w.project, user=w.user, target=Target(
                 kind=ORDER, catalog_id=f"{delivery_codes.ORDER_PREFIX}{order.pk}", order_id=order.pk))
+            profiler = None
+            if profile and n == n_files:
+                import cProfile
+
+                profiler = cProfile.Profile()
             with PeakRss() as rss:
                 t = time.perf_counter()
+                if profiler is not None:
+                    profiler.enable()
                 status = delivery_build(project=w.project, delivery_id=delivery.pk, generation=delivery.generation)
+                if profiler is not None:
+                    profiler.disable()
                 t_prep = time.perf_counter() - t
+            if profiler is not None:
+                import pstats
+
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("tottime").print_stats(25)
+                stats.sort_stats("cumulative").print_stats(40)
             assert status == "done", (status, Delivery.objects.get(pk=delivery.pk).error_message)
         results.append((n, t_sha, t_prep, rss.growth_mib))
         shutil.rmtree(DATA_DIR / "deliveries", ignore_errors=True)
@@ -380,6 +395,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders in the CSV export")
     parser.add_argument("--delivery-files", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(ROWS))
+    parser.add_argument("--profile", action="store_true",
+                        help="delivery: cProfile of the big preparation (top 25 by tottime)")
     parser.add_argument("--keep-db", action="store_true", help="leave the database (to EXPLAIN); drop it yourself")
     args = parser.parse_args()
     rows = args.only.split(",")
@@ -406,7 +423,7 @@ def main() -> None:
         if "csv" in rows:
             bench_csv(w, args.orders)
         if "delivery" in rows:
-            bench_delivery(w, args.delivery_files)
+            bench_delivery(w, args.delivery_files, args.profile)
     finally:
         if not args.keep_db:
             connection.creation.destroy_test_db(old_name, verbosity=0)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from portal.tenancy.models import TenantModel
+from portal.tenancy.models import Project, TenantModel
 
 
 class DeliveryStatus(models.TextChoices):
@@ -61,7 +61,10 @@ class Delivery(TenantModel):
 class DeliveryArtifact(TenantModel):
     """One downloadable piece of a done delivery: the zip archive, or one file of the package."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="artifacts")
+    # A package of a million files writes a million rows: no single-column index on either
+    # foreign key, the composite ones below serve their lookups (each index costs every row).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="artifacts", db_index=False)
     item_key = models.CharField("itemKey", max_length=255)
     artifact_type = models.CharField("artifactType", max_length=40)
     # Relative to the delivery's cache directory.

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import QuerySet, Sum
+from django.db.models.functions import Collate
 
 from orders.models import Order, OrderDataFile
 from orders.selectors import order_for_caller
 from portal.errors import NotFound, Refused
+from portal.files.names import UniqueNames
 from portal.catalog.models import DataFile, DataObject, Dataset, DataType
 from portal.tenancy.models import Project
 
@@ -137,32 +140,61 @@ _FILE_FIELDS = ("pk", "filename", "product_id", "data_type", "mime_type", "size"
                 "tier", "location")
 
 
-def package_files(*, project: Project, delivery: Delivery) -> list[PackageFile]:
-    """Every file of the delivery's target, ordered by id (one query)."""
+def _package_query(*, project: Project, delivery: Delivery) -> QuerySet | None:
+    """The files of the delivery's target (None: an order that no longer exists), with
+    `product_id` named alike for both kinds of target."""
     if delivery.target_kind == ORDER:
         order_id = order_id_of(delivery.catalog_id)
         if not Order.objects.filter(project=project, id=order_id).exists():
-            return []
-        rows = (OrderDataFile.objects.filter(project=project, order_id=order_id).order_by("id")
-                .values_list(*_FILE_FIELDS))
+            return None
+        return OrderDataFile.objects.filter(project=project, order_id=order_id)
+    qs = DataFile.objects.filter(project=project)
+    if delivery.target_kind == DATA_OBJECT:
+        qs = qs.filter(data_object__ip_id=delivery.catalog_id)
     else:
-        qs = DataFile.objects.filter(project=project)
-        if delivery.target_kind == DATA_OBJECT:
-            qs = qs.filter(data_object__ip_id=delivery.catalog_id)
-        else:
-            qs = qs.filter(data_object__dataset__ip_id=delivery.catalog_id)
-        if delivery.item_type:
-            qs = qs.filter(data_type=delivery.item_type)
-        rows = qs.order_by("id").values_list("pk", "filename", "data_object__ip_id", "data_type", "mime_type",
-                                             "size", "crc32", "checksum", "sha256", "tier", "location")
-    # Read through a cursor (the query's own result cache never holds every row beside the
-    # list); the few distinct data types, MIME types and tiers are kept once, not once per file.
-    shared: dict[str, str] = {}
-    return [PackageFile(pk, filename, product_id, shared.setdefault(data_type, data_type),
-                        shared.setdefault(mime_type, mime_type), size, crc32, checksum, sha256,
-                        shared.setdefault(tier, tier), location)
-            for pk, filename, product_id, data_type, mime_type, size, crc32, checksum, sha256, tier, location
-            in rows.iterator(chunk_size=2000)]
+        qs = qs.filter(data_object__dataset__ip_id=delivery.catalog_id)
+    if delivery.item_type:
+        qs = qs.filter(data_type=delivery.item_type)
+    return qs
+
+
+def _rows(qs: QuerySet, delivery: Delivery):
+    if delivery.target_kind == ORDER:
+        return qs.values_list(*_FILE_FIELDS)
+    return qs.values_list("pk", "filename", "data_object__ip_id", *_FILE_FIELDS[3:])
+
+
+def package_names(*, project: Project, delivery: Delivery, reserved=()) -> UniqueNames:
+    """The unique names of the delivery's files in its package (`.name(pk, filename)`), over
+    two passes of (pk, filename) streamed from the database (~8 bytes kept per file)."""
+    qs = _package_query(project=project, delivery=delivery)
+    if qs is None:
+        return UniqueNames(lambda: (), reserved=reserved)
+    pairs = qs.order_by().values_list("pk", "filename")
+    return UniqueNames(lambda: pairs.iterator(chunk_size=5000), reserved=reserved)
+
+
+def package_rows(*, project: Project, delivery: Delivery, by_name: bool = False, file_ids=None):
+    """Tuples of _FILE_FIELDS (PackageFile's fields) of the delivery's files, streamed from the
+    database: by id, or by filename in code-point order when `by_name` (the database sorts: a
+    million names never sit in a list); only `file_ids` when given (a batch)."""
+    qs = _package_query(project=project, delivery=delivery)
+    if qs is None:
+        return iter(())
+    if file_ids is not None:
+        qs = qs.filter(pk__in=list(file_ids))
+    if by_name:
+        # UTF-8 compared byte by byte sorts as code points, as Python compares str.
+        binary = "C" if connection.vendor == "postgresql" else "BINARY"
+        qs = qs.order_by(Collate("filename", binary), "pk")
+    else:
+        qs = qs.order_by("pk")
+    return _rows(qs, delivery).iterator(chunk_size=5000)
+
+
+def package_files(*, project: Project, delivery: Delivery) -> list[PackageFile]:
+    """Every file of the delivery's target, ordered by id (one query; a list: small targets)."""
+    return [PackageFile(*row) for row in package_rows(project=project, delivery=delivery)]
 
 
 def valid_item_types() -> set[str]:
