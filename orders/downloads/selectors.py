@@ -12,6 +12,7 @@ from portal.tenancy.models import Project
 from portal.files.names import UniqueNames
 
 from ..models import DatasetTask, FileState, Order, OrderDataFile
+from ..selectors import order_files_all_downloadable
 from . import codes
 
 # Files a user can fetch now (DOWNLOADED ones stay listed and downloadable until expiry, so
@@ -22,7 +23,6 @@ RESERVED_ZIP_NAMES = ("SHA256SUMS", "NOTICE.txt")
 
 _ITEM_FIELDS = ("id", "order_id", "product_id", "checksum", "sha256", "size", "filename", "mime_type",
                 "state", "crc32", "tier", "location", "cache_path", "error_reason", "data_type")
-NOT_DOWNLOADABLE_STATES = tuple(s for s in FileState.values if s not in DOWNLOADABLE_STATES)
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,10 @@ def files_available(*, project: Project, order: Order) -> FileList:
     files = (OrderDataFile.objects.filter(project=project, order_id=order.pk, state__in=DOWNLOADABLE_STATES)
              .only(*_ITEM_FIELDS).order_by("id"))
     tasks = _positioned_tasks(order)
-    # Every file downloadable (the usual finished order): the list is all positions. One
-    # indexed probe per other state says so.
-    if tasks and not OrderDataFile.objects.filter(project=project, order_id=order.pk,
-                                                  state__in=NOT_DOWNLOADABLE_STATES).exists():
+    # Every file downloadable (the usual finished order): the list is all positions. The
+    # sub-orders' counters say so (no index holds a file's state: a probe of the files would
+    # read every row of the order).
+    if tasks and order_files_all_downloadable(project=project, order=order):
         return FileList(files=files, first_position=1, total=sum(t.files_count for t in tasks))
     return FileList(files=files)
 
