@@ -36,14 +36,17 @@ class FileList:
     total: int | None = None
 
     def page(self, *, offset: int, size: int) -> tuple[list[OrderDataFile], int]:
-        if self.first_position is None:
-            total = self.files.count()
-            return (list(self.files[offset : offset + size]) if offset < total else []), total
-        if offset >= self.total:
+        if self.first_position is not None and offset < self.total:
+            first = self.first_position + offset
+            last = min(first + size, self.first_position + self.total) - 1
+            rows = list(self.files.filter(position__range=(first, last)))
+            if len(rows) == last - first + 1:
+                return rows, self.total
+            # A position not downloadable after all (counters not recounted yet): page exactly.
+        elif self.first_position is not None:
             return [], self.total
-        first = self.first_position + offset
-        last = min(first + size, self.first_position + self.total) - 1
-        return list(self.files.filter(position__range=(first, last))), self.total
+        total = self.files.count()
+        return (list(self.files[offset : offset + size]) if offset < total else []), total
 
 
 def _positioned_tasks(order: Order) -> list[DatasetTask] | None:

@@ -238,6 +238,13 @@ def test_file_lists_page_by_positions_and_match_the_offset_pages(member, run_tas
         assert listed().first_position == 1
         # A file in error: files/available lists the others, by COUNT and OFFSET again.
         OrderDataFile.unscoped_objects.filter(pk=files[3].pk).update(state=FileState.DOWNLOAD_ERROR)
+        # Counters not recounted yet: the page of positions comes back short, and is paged exactly.
+        assert listed().page(offset=3, size=3)[0] == list(OrderDataFile.unscoped_objects.filter(
+            order_id=order.pk, state__in=["AVAILABLE", "DOWNLOADED"]).order_by("id")[3:6])
+        # As a download failure does, its sub-order recounted: COUNT and OFFSET from the start.
+        from orders.progress import order_progress_refresh
+
+        order_progress_refresh(project=member.project, order_id=order.pk, sub_order_ids=[files[3].sub_order_id])
         assert listed().first_position is None
     downloadable = OrderDataFile.unscoped_objects.filter(order_id=order.pk).exclude(pk=files[3].pk).order_by("id")
     assert pages(available, 3) == offset_pages(downloadable, 3)
