@@ -25,7 +25,6 @@ import json
 import logging
 import marshal
 import os
-import struct
 import tempfile
 import time
 import uuid
@@ -38,8 +37,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.files.crc import crc32
-from portal.files.zip_layout import (MAX32, ZipEntry, ZipLayout, ZipSourceError, _central_extra_length,
-                                     central_record, end_records, iter_entry_data, local_header)
+from portal.files.zip_layout import (DOS_EPOCH, MAX32, ZipEntry, ZipLayout, ZipSourceError, _central_extra_length,
+                                     _local_header_length, central_record, dos_datetime, end_records,
+                                     iter_entry_data, local_header)
 from portal.catalog import storage
 from portal.catalog.models import StorageTier
 from portal.errors import Failed
@@ -350,12 +350,8 @@ def file_artifact(worker: Worker, package_file, name: str, *, path: str,
 _NAME, _PK, _FILENAME, _PRODUCT, _TYPE, _MIME, _SIZE, _CRC, _MD5, _SHA, _TIER, _LOCATION = range(12)
 _SPOOL_BATCH = 1000
 _SUMS = SUMS_NAME.encode()
-_LOCAL = struct.Struct("<IHHHHHIIIHH")
-_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
-_UTF8 = 1 << 11
-_UNIX_FILE_ATTR = 0o100644 << 16
-# ZipLayout's default timestamp (DOS_EPOCH): date 1980-01-01, time 00:00.
-_DOS_DATE, _DOS_TIME = (1 << 5) | 1, 0
+# ZipLayout's default timestamp.
+_DOS_DATE, _DOS_TIME = dos_datetime(DOS_EPOCH)
 
 
 class _Spool:
@@ -593,18 +589,13 @@ def _package_chunks(worker: Worker, package: _Package, folder: str, emit) -> Ite
     generation = f"g{worker.delivery.generation}"
     archive_path, files_prefix = f"{generation}/{ARCHIVE_NAME}", f"{generation}/{FILES_DIR}/"
     online, nearline = StorageTier.ONLINE, StorageTier.NEARLINE
-    pack, sha256, read = _LOCAL.pack, hashlib.sha256, os.read
+    sha256, read = hashlib.sha256, os.read
     buffer = bytearray()
     offset = 0
     for name, size, crc, record in package.entries():
-        if size < MAX32:
-            buffer += pack(0x04034B50, 20, _UTF8, 0, _DOS_TIME, _DOS_DATE, crc, size, size, len(name), 0)
-            buffer += name
-            data_offset = offset + 30 + len(name)
-        else:
-            header = local_header(name, size, crc, _DOS_TIME, _DOS_DATE)
-            buffer += header
-            data_offset = offset + len(header)
+        header = local_header(name, size, crc, _DOS_TIME, _DOS_DATE)
+        buffer += header
+        data_offset = offset + len(header)
         offset = data_offset + size
         if record is None:  # SHA256SUMS
             chunks = _checked(package.sums_chunks(), SUMS_NAME, size, crc)
@@ -646,19 +637,11 @@ def _package_chunks(worker: Worker, package: _Package, folder: str, emit) -> Ite
             buffer.clear()
     # The central directory, then the end records.
     cd_offset, offset, cd_size, count = offset, 0, 0, 0
-    cpack = _CENTRAL.pack
     for name, size, crc, _ in package.entries():
-        if size < MAX32 and offset < MAX32:
-            buffer += cpack(0x02014B50, (3 << 8) | 20, 20, _UTF8, 0, _DOS_TIME, _DOS_DATE, crc, size, size,
-                            len(name), 0, 0, 0, 0, _UNIX_FILE_ATTR, offset)
-            buffer += name
-            cd_size += 46 + len(name)
-            offset += 30 + len(name) + size
-        else:
-            record = central_record(name, size, crc, offset, _DOS_TIME, _DOS_DATE)
-            buffer += record
-            cd_size += len(record)
-            offset += 30 + len(name) + (20 if size >= MAX32 else 0) + size
+        record = central_record(name, size, crc, offset, _DOS_TIME, _DOS_DATE)
+        buffer += record
+        cd_size += len(record)
+        offset += _local_header_length(len(name), size) + size
         count += 1
         if len(buffer) >= CHUNK:
             yield bytes(buffer)

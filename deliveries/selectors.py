@@ -192,11 +192,6 @@ def package_rows(*, project: Project, delivery: Delivery, by_name: bool = False,
     return _rows(qs, delivery).iterator(chunk_size=5000)
 
 
-def package_files(*, project: Project, delivery: Delivery) -> list[PackageFile]:
-    """Every file of the delivery's target, ordered by id (one query; a list: small targets)."""
-    return [PackageFile(*row) for row in package_rows(project=project, delivery=delivery)]
-
-
 def valid_item_types() -> set[str]:
     return set(DataType.values)
 
