@@ -157,10 +157,7 @@ class SpooledZipLayout:
                         if len(records) >= block * _RECORD.size:
                             update(b"".join(digested))
                             digested.clear()
-                            _write_all(self._rfd, records)
-                            _write_all(self._nfd, names)
-                            records.clear()
-                            names.clear()
+                            self._spill(records, names)
                         continue
                 batch = item
             else:
@@ -179,10 +176,7 @@ class SpooledZipLayout:
                     sorted_upto += 1
                     previous = name
                 else:
-                    _write_all(self._rfd, records)
-                    _write_all(self._nfd, names)
-                    records.clear()
-                    names.clear()
+                    self._spill(records, names)
                     self._count, self._sorted_upto = count, sorted_upto
                     self._check_unsorted_name(name, text)
                 if type(key) is not int or not key_min < key <= key_max:
@@ -213,20 +207,23 @@ class SpooledZipLayout:
                 if not count % block:
                     update(b"".join(digested))
                     digested.clear()
-                    _write_all(self._rfd, records)
-                    _write_all(self._nfd, names)
-                    records.clear()
-                    names.clear()
+                    self._spill(records, names)
         update(b"".join(digested))
         self._sorted_upto = sorted_upto
-        _write_all(self._rfd, records)
-        _write_all(self._nfd, names)
+        self._spill(records, names)
         self._count = count
         self.central_directory_offset = offset
         self.central_directory_size = cd_offset
         self._tail = end_records(offset, cd_offset, count)
         self.size = offset + cd_offset + len(self._tail)
         self.etag = etag_of(digest)
+
+    def _spill(self, records: bytearray, names: bytearray) -> None:
+        """Appends the records and names laid out so far to their spool files, and empties them."""
+        _write_all(self._rfd, records)
+        _write_all(self._nfd, names)
+        records.clear()
+        names.clear()
 
     def _check_unsorted_name(self, name: bytes, text: str) -> None:
         """Like ZipLayout: binary search of the sorted prefix (on disk), then the unsorted rest
