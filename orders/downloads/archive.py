@@ -95,6 +95,17 @@ class _ZipFiles:
                 and location == location_for(project_slug=slug, sha256=sha256) else None
                 for _, _, _, _, sha256, tier, location, *_ in rows]
 
+    @staticmethod
+    def all_direct_of_size(paths: list[str | None], sizes: list[int]) -> bool:
+        """Whether every one of these files is direct (a path) and of its expected size: one
+        stat each, a batch at once (the usual case; any other file is then asked in full)."""
+        if None in paths:
+            return False
+        try:
+            return [os.stat(path).st_size for path in paths] == sizes
+        except OSError:
+            return False
+
     def direct_path(self, project: Project, sha256: str) -> str:
         """The local path of a direct file (local ONLINE storage only): `location_for` under
         the ONLINE root, joined by hand (a slug and hex digits cannot escape the root)."""
@@ -326,7 +337,7 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     rows = selectors.zip_order_rows_by_name(project=project, order=order)
 
     def in_name_order() -> Iterator[list[tuple]]:
-        stat, available = os.stat, FileState.AVAILABLE
+        available = FileState.AVAILABLE
         previous = ""  # below every name but the empty one, which is sanitized
         try:
             for batch in _batches(rows, NAME_BATCH):
@@ -344,11 +355,7 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
                 # case, a whole batch at once); anything else is asked in full, for the reason
                 # NOTICE.txt gives.
                 paths = files.direct_paths(project, batch)
-                try:
-                    fine = None not in paths and [stat(path).st_size for path in paths] == [row[2] for row in batch]
-                except OSError:
-                    fine = False
-                if fine:
+                if files.all_direct_of_size(paths, [row[2] for row in batch]):
                     direct.extend(b"\1" * len(batch))
                     entries = [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
                                for file_id, filename, size, crc32, sha256, *_ in batch]
@@ -491,7 +498,7 @@ def _zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip
 def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip) -> bool:
     """Every file of the zip (and of its NOTICE.txt) is still the order's, and readable (and
     which ones are `direct`, see _Sources)."""
-    files, stat = _ZipFiles(), os.stat
+    files = _ZipFiles()
     layout = plan.layout
     for first in range(0, plan.file_count, SOURCE_BATCH):
         last = min(first + SOURCE_BATCH, plan.file_count)
@@ -507,11 +514,7 @@ def _zip_files_still_readable(*, project: Project, order: Order, plan: OrderZip)
         # As when planned: a direct file of the expected size is fine (one stat, a batch at
         # once); any other is asked in full.
         paths = files.direct_paths(project, files_now)
-        try:
-            fine = None not in paths and [stat(path).st_size for path in paths] == [f[2] for f in files_now]
-        except OSError:
-            fine = False
-        if not fine:
+        if not files.all_direct_of_size(paths, [f[2] for f in files_now]):
             for (_, _, size, _, _, tier, location, cache_path), path in zip(files_now, paths):
                 if (path is None or _stat_size(path) != size) and files.problem(tier, location, cache_path, size):
                     return False
