@@ -7,6 +7,7 @@ entry was sent. Streams run after the view returned: database access re-enters t
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import gc
@@ -95,6 +96,15 @@ class _ZipFiles:
                 and location == location_for(project_slug=slug, sha256=sha256) else None
                 for _, _, _, _, sha256, tier, location, *_ in rows]
 
+    def planned_direct_paths(self, project: Project, rows: list[tuple]) -> list[str | None]:
+        """direct_paths of ZIP_PLAN_ROW_FIELDS rows, whose last field says whether the file
+        is where the catalog puts it (the database compared its location)."""
+        if not self.online_is_local:
+            return [None] * len(rows)
+        prefix, sep = self.direct_prefix(project), os.sep
+        return [f"{prefix}{sha256[:2]}{sep}{sha256}" if is_direct else None
+                for _, _, _, _, sha256, _, is_direct in rows]
+
     @staticmethod
     def all_direct_of_size(paths: list[str | None], sizes: list[int]) -> bool:
         """Whether every one of these files is direct (a path) and of its expected size: one
@@ -106,12 +116,17 @@ class _ZipFiles:
         except OSError:
             return False
 
-    def direct_path(self, project: Project, sha256: str) -> str:
-        """The local path of a direct file (local ONLINE storage only): `location_for` under
-        the ONLINE root, joined by hand (a slug and hex digits cannot escape the root)."""
+    def direct_prefix(self, project: Project) -> str:
+        """The folder of the project's direct files, ending in a separator (local ONLINE
+        storage only): a direct file is `<prefix><sha256[:2]>/<sha256>` (location_for under
+        the ONLINE root, joined by hand: a slug and hex digits cannot escape the root)."""
         if self._direct_prefix is None:
             self._direct_prefix = self.locator.path(StorageTier.ONLINE, project.slug) + os.sep
-        return f"{self._direct_prefix}{sha256[:2]}{os.sep}{sha256}"
+        return self._direct_prefix
+
+    def direct_path(self, project: Project, sha256: str) -> str:
+        """The local path of a direct file (local ONLINE storage only)."""
+        return f"{self.direct_prefix(project)}{sha256[:2]}{os.sep}{sha256}"
 
     def open_direct(self, project: Project, sha256: str) -> BinaryIO:
         return self.locator.open(StorageTier.ONLINE, location_for(project_slug=project.slug, sha256=sha256))
@@ -133,27 +148,23 @@ class _ZipFiles:
         return self.locator.problem(place.area, place.key, size, missing=place.missing)
 
 
-def _sha256sums_chunks(layout: SpooledZipLayout, count: int) -> Iterator[bytes]:
-    """SHA256SUMS lines (`sha256sum -c` format) of the first `count` entries (the order files,
-    in archive order), ~64 KiB at a time. The archive order is by name, so this equals
-    sha256sums_content of the same pairs."""
-    lines: list[bytes] = []
-    for _, name, _, _, _, raw in layout.iter_records(0, count):
-        if raw != _NO_SHA:
-            lines.append(b"%s  %s\n" % (raw.hex().encode(), name))
-            if len(lines) >= 1000:
-                yield b"".join(lines)
-                lines.clear()
-    if lines:
-        yield b"".join(lines)
+def _spooled_chunks(spool: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of a spool file, 1 MiB at a time (pread: its position untouched)."""
+    fd, offset = spool.fileno(), 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
+        if not chunk:
+            return
+        offset += len(chunk)
+        yield chunk
 
 
 class _Sources:
     """The layout's opener while a zip streams. A file stored where the catalog puts it
     (`<project>/<sha[:2]>/<sha>` in ONLINE storage, flagged in `direct`) is opened from its
-    SHA-256 (read by path on local disk: `path_of`); for the others, where the next
-    SOURCE_BATCH entries' bytes are is looked up in one query. SHA256SUMS is generated from
-    the layout's records."""
+    SHA-256 (read by path on local disk: `paths_of`); for the others, where the next
+    SOURCE_BATCH entries' bytes are is looked up in one query. SHA256SUMS is read from the
+    spool its lines were written to while the zip was laid out."""
 
     def __init__(self, *, project: Project, order: Order, direct: bytearray | None = None):
         self.project, self.order = project, order
@@ -162,15 +173,23 @@ class _Sources:
         self.direct = direct if direct is not None else bytearray()
         self._files = _ZipFiles()
         self._batch: dict[int, tuple] = {}
+        self.sums: BinaryIO | None = None  # SHA256SUMS (its lines, written by _build_zip)
+        self.sums_size = 0
 
-    def path_of(self, index: int, key: object) -> str | None:
-        if index < self.data_count and self.direct[index] and self._files.online_is_local:
-            return self._files.direct_path(self.project, self.layout.entry_sha256(index).hex())
-        return None
+    def paths_of(self, first: int, sha256s: list[bytes]) -> list[str | None]:
+        """The local paths of the direct files among the entries first.. (their raw
+        SHA-256s given: a block of the layout's records), None for the others."""
+        stop = min(first + len(sha256s), self.data_count)
+        if stop <= first or not self._files.online_is_local:
+            return [None] * len(sha256s)
+        prefix, sep = self._files.direct_prefix(self.project), os.sep
+        paths = [f"{prefix}{sha[:2]}{sep}{sha}" if is_direct else None
+                 for is_direct, sha in zip(self.direct[first:stop], map(bytes.hex, sha256s))]
+        return paths + [None] * (len(sha256s) - len(paths))
 
     def __call__(self, index: int, key: object) -> BinaryIO:
         if key == SUMS_KEY:
-            return ChunkReader(_sha256sums_chunks(self.layout, self.data_count))
+            return ChunkReader(_spooled_chunks(self.sums, self.sums_size))
         if index < self.data_count and self.direct[index]:
             return self._files.open_direct(self.project, self.layout.entry_sha256(index).hex())
         row = self._batch.get(key)
@@ -235,21 +254,25 @@ def _build_zip(*, project: Project, order: Order, batches: Iterable[list[tuple[s
     sources = _Sources(project=project, order=order, direct=direct)
     sums = hashlib.sha256()
     body = tempfile.TemporaryFile(dir=_temp_dir()) if manifest else None
+    sources.sums = sums_spool = tempfile.TemporaryFile(dir=_temp_dir())
 
     def entries() -> Iterator[ZipEntry | tuple]:
         count = size = crc = 0
         for batch in batches:
             # SHA256SUMS is summed on the way, a batch at a time (the CRC-32 and SHA-256 of the
-            # whole are the same), then generated again when sent.
+            # whole are the same), and spooled to be sent as it is.
             block = "".join([f"{entry[4]}  {entry[0]}\n" for entry in batch if entry[4]]).encode("utf-8")
             size += len(block)
             crc = crc32_of(block, crc)
             sums.update(block)
+            sums_spool.write(block)
             if body is not None:
                 body.write(zip_manifest.manifest_lines(batch))
             count += len(batch)
             yield batch  # laid out at once (see SpooledZipLayout)
         sources.data_count = count
+        sums_spool.flush()
+        sources.sums_size = size
         yield ZipEntry(name=SUMS_KEY, size=size, crc32=crc, key=SUMS_KEY, sha256=sums.hexdigest())
         if failed:
             notice = "".join(_notice_line(filename, reason) for _, (filename, reason)
@@ -261,6 +284,7 @@ def _build_zip(*, project: Project, order: Order, batches: Iterable[list[tuple[s
     except BaseException:
         if body is not None:
             body.close()
+        sums_spool.close()
         raise
     sources.layout = layout
     if len(sources.direct) < sources.data_count:
@@ -335,10 +359,26 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     direct = bytearray()
     names = DistinctNames(reserved=selectors.RESERVED_ZIP_NAMES)
     rows = selectors.zip_order_rows_by_name(project=project, order=order)
+    # Each batch's files are statted in a thread while the next batch is read (os.stat and
+    # SQLite's steps release the GIL): the check costs little time before the first byte.
+    stats = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip-stat")
+
+    def checked(batch: list[tuple], paths: list[str | None], sizes_now: concurrent.futures.Future
+                ) -> list[tuple]:
+        # A direct file of the expected size is fine (the usual case: the whole batch at
+        # once); anything else is asked in full, for the reason NOTICE.txt gives.
+        found = sizes_now.result()
+        if None not in paths and found == [row[2] for row in batch]:
+            direct.extend(b"\1" * len(batch))
+            return [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
+                    for file_id, filename, size, crc32, sha256, *_ in batch]
+        return _checked_one_by_one(project=project, order=order, rows=batch, paths=paths, sizes=found,
+                                   files=files, direct=direct, failed=failed)
 
     def in_name_order() -> Iterator[list[tuple]]:
         available = FileState.AVAILABLE
         previous = ""  # below every name but the empty one, which is sanitized
+        pending = None
         try:
             for batch in _batches(rows, NAME_BATCH):
                 filenames = [row[1] for row in batch]
@@ -350,21 +390,22 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
                 previous = filenames[-1]
                 if not names.add(filenames):
                     raise _NamesNotDistinct()
-                batch = [row for row in batch if row[8] == available]
-                # A direct file of the expected size is fine: one stat of its path (the usual
-                # case, a whole batch at once); anything else is asked in full, for the reason
-                # NOTICE.txt gives.
-                paths = files.direct_paths(project, batch)
-                if files.all_direct_of_size(paths, [row[2] for row in batch]):
-                    direct.extend(b"\1" * len(batch))
-                    entries = [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
-                               for file_id, filename, size, crc32, sha256, *_ in batch]
-                else:
-                    entries = list(_checked_one_by_one(batch, paths, files, direct, failed))
+                batch = [row for row in batch if row[5] == available]
+                if batch:
+                    paths = files.planned_direct_paths(project, batch)
+                    following = (batch, paths, stats.submit(_stat_sizes, paths))
+                    if pending is not None:
+                        entries = checked(*pending)
+                        if entries:
+                            yield entries
+                    pending = following
+            if pending is not None:
+                entries = checked(*pending)
                 if entries:
                     yield entries
         finally:
             rows.close()
+            stats.shutdown(cancel_futures=True)
         if not names.distinct():
             raise _NamesNotDistinct()
 
@@ -373,18 +414,34 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
         manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
 
 
-def _checked_one_by_one(rows: list[tuple], paths: list[str | None], files: _ZipFiles, direct: bytearray,
-                        failed: dict[int, tuple[str, str]]) -> Iterator[tuple]:
-    """The layout entries of these ZIP_ROW_FIELDS rows (`paths`: their direct_paths) whose
-    file can be read, `direct` flags appended; the others go to `failed`."""
-    for (file_id, filename, size, crc32, sha256, tier, location, cache_path, *_), path in zip(rows, paths):
-        if path is None or _stat_size(path) != size:
-            problem = files.problem(tier, location, cache_path, size)
+def _stat_sizes(paths: list[str | None]) -> list[int | None]:
+    """The size of each file on disk (-1 when it cannot be statted; None for no path)."""
+    stat = os.stat
+    try:
+        return [stat(path).st_size if path is not None else None for path in paths]
+    except OSError:
+        return [_stat_size(path) if path is not None else None for path in paths]
+
+
+def _checked_one_by_one(*, project: Project, order: Order, rows: list[tuple], paths: list[str | None],
+                        sizes: list[int | None], files: _ZipFiles, direct: bytearray,
+                        failed: dict[int, tuple[str, str]]) -> list[tuple]:
+    """The layout entries of these ZIP_PLAN_ROW_FIELDS rows (`paths`: their direct paths,
+    `sizes`: the sizes found there) whose file can be read, `direct` flags appended; the
+    others go to `failed`. Where the others are is read in one query."""
+    asked = [row[0] for row, path, found in zip(rows, paths, sizes) if path is None or found != row[2]]
+    sources = {r[0]: r for r in selectors.zip_source_rows(project=project, order=order, file_ids=asked)}
+    entries = []
+    for (file_id, filename, size, crc32, sha256, *_), path, found in zip(rows, paths, sizes):
+        if path is None or found != size:
+            source = sources.get(file_id)
+            problem = files.problem(*source[1:], size) if source is not None else "no longer part of the order"
             if problem:
                 failed[file_id] = (filename, problem)
                 continue
         direct.append(path is not None)
-        yield filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""
+        entries.append((filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""))
+    return entries
 
 
 def _planned(*, project: Project, order: Order, plan: OrderZip) -> OrderZip | None:

@@ -8,8 +8,9 @@ is a constant: the entries kept aside (odd keys, in-memory data, own openers; a 
 block of records being read, and the output chunk.
 
 Streaming reads the records a block at a time (`os.pread`) and, for small files the opener
-can give a local path for (`opener.path_of(index, key)`), reads each file with one
-`os.read`, checks its CRC-32 and gathers headers and data into ~1 MiB chunks. A range start
+can give a local path for (`opener.paths_of` for a block, or `opener.path_of(index, key)`),
+reads each file with one `os.read`, checks its CRC-32 and gathers headers and data into
+~1 MiB chunks, joined once. A range start
 is found by binary search over the records (local header offsets, then central record
 offsets). Delivered entries are reported as index ranges (`on_delivered_range(first, stop)`),
 contiguous by construction.
@@ -34,6 +35,7 @@ from .zip_layout import (
     DOS_EPOCH,
     MAX32,
     SMALL_PIECE,
+    UNIX_FILE_ATTR,
     ZipEntry,
     ZipSourceError,
     _central_extra_length,
@@ -109,7 +111,8 @@ class SpooledZipLayout:
     tuples is a batch of entries, laid out together (C loops instead of a Python one per file).
     `opener(index, key)` opens an entry that has neither data nor its own opener; when it
     also has `path_of(index, key)` returning a local path (or None), small files are read
-    through that path. `temp_dir`: where the two anonymous spool files go. Call `close()`
+    through that path; or `paths_of(first, sha256s)`, the paths (or Nones) of the entries
+    first, first + 1... given their raw SHA-256s: a block of entries asked at once. `temp_dir`: where the two anonymous spool files go. Call `close()`
     (or let the layout be collected) to free them.
     """
 
@@ -119,6 +122,7 @@ class SpooledZipLayout:
         self._dos_date, self._dos_time = dos_datetime(mtime)
         self._opener = opener
         self._path_of = getattr(opener, "path_of", None)
+        self._paths_of = getattr(opener, "paths_of", None)
         self._records = tempfile.TemporaryFile(dir=temp_dir)
         self._names = tempfile.TemporaryFile(dir=temp_dir)
         self._rfd, self._nfd = self._records.fileno(), self._names.fileno()
@@ -254,6 +258,14 @@ class SpooledZipLayout:
         self._cache = (number, records, names, base)
         return records, names, base
 
+    def _block_paths(self, number: int, records: list) -> list:
+        """The opener's local path (or None) of every entry of block `number` (its `records`)."""
+        first = number * BLOCK
+        if self._paths_of is not None:
+            return self._paths_of(first, [record[7] for record in records])
+        key_of, path_of = self._key_of, self._path_of
+        return [path_of(first + i, key_of(first + i, record[3])) for i, record in enumerate(records)]
+
     def _record(self, index: int) -> tuple:
         if not 0 <= index < self._count:
             raise IndexError(index)
@@ -388,16 +400,22 @@ class SpooledZipLayout:
         index = self._bisect(start, 1) if count else 0
         confirmed = done = index  # entries confirmed / completed by the bytes produced so far
         pos = start
-        buffer = bytearray()
+        # The chunk being gathered, as pieces joined once when it is full (one copy of each
+        # byte; a bytearray copied them twice: appended, then made bytes).
+        pieces: list[bytes] = []
+        filled = 0
         dos_time, dos_date = self._dos_time, self._dos_date
-        path_of = self._path_of
+        fast = self._path_of is not None or self._paths_of is not None
         special = self._data or self._openers
         small = min(SMALL_PIECE, chunk_size + 1)
-        local_pack = struct.Struct("<IHHHHHIIIHH").pack
+        local_pack = struct.Struct("<IHHHHHIIIHH").pack  # zip_layout's _LOCAL
+        central_pack = struct.Struct("<IHHHHHHIIIHHHHHII").pack  # zip_layout's _CENTRAL
+        open_, read, close, rdonly = os.open, os.read, os.close, os.O_RDONLY
         # Entries: local header, then data.
         while index < count and pos <= end:
             number = index // BLOCK
             records, names, base = self._block(number)
+            paths = None  # the local paths of this block's entries, asked when one is wanted
             for record in records[index - number * BLOCK :]:
                 if pos > end:
                     break
@@ -410,25 +428,38 @@ class SpooledZipLayout:
                     continue
                 name = names[name_offset - base : name_offset - base + name_length]
                 path = None
-                if (pos == offset and entry_end <= end + 1 and size < small and name_length < 60000
-                        and path_of is not None and not (special and index in special)):
-                    path = path_of(index, self._odd_keys.get(index) if key == _KEY_MIN else key)
+                if (fast and pos == offset and entry_end <= end + 1 and size < small and name_length < 60000
+                        and not (special and index in special)):
+                    if paths is None:
+                        paths = self._block_paths(number, records)
+                    path = paths[index - number * BLOCK]
                 if path is not None:
                     # The common case at a million files: the whole small entry, in one read.
                     if size:
-                        data = self._read_small(index, path, size, crc, verify_crc)
-                        buffer += local_pack(0x04034B50, 20, 1 << 11, 0, dos_time, dos_date, crc, size, size,
-                                             name_length, 0)
-                        buffer += name
-                        buffer += data
+                        try:
+                            fd = open_(path, rdonly)
+                            try:
+                                data = read(fd, size)
+                            finally:
+                                close(fd)
+                        except OSError:
+                            data = b""
+                        if len(data) != size or (verify_crc and crc32(data) != crc):
+                            data = self._read_small(index, path, size, crc, verify_crc)  # raises why
+                        pieces += (local_pack(0x04034B50, 20, 1 << 11, 0, dos_time, dos_date, crc, size, size,
+                                              name_length, 0), name, data)
+                        filled += 30 + name_length + size
                     else:
-                        buffer += local_header(name, size, crc, dos_time, dos_date)
+                        header = local_header(name, size, crc, dos_time, dos_date)
+                        pieces.append(header)
+                        filled += len(header)
                     pos = entry_end
                     index += 1
                     done = index
-                    if len(buffer) >= chunk_size:
-                        yield bytes(buffer)
-                        buffer.clear()
+                    if filled >= chunk_size:
+                        yield b"".join(pieces)
+                        pieces.clear()
+                        filled = 0
                         if report is not None and done > confirmed:
                             report(confirmed, done)
                         confirmed = done
@@ -437,9 +468,10 @@ class SpooledZipLayout:
                                                            verify_crc):
                     pos += len(piece)
                     if len(piece) >= SMALL_PIECE:
-                        if buffer:
-                            yield bytes(buffer)
-                            buffer.clear()
+                        if pieces:
+                            yield b"".join(pieces)
+                            pieces.clear()
+                            filled = 0
                             if report is not None and done > confirmed:
                                 report(confirmed, done)
                             confirmed = done
@@ -450,12 +482,14 @@ class SpooledZipLayout:
                             report(confirmed, done)
                         confirmed = done
                         continue
-                    buffer += piece
+                    pieces.append(piece)
+                    filled += len(piece)
                     if completes:
                         done = index + 1
-                    if len(buffer) >= chunk_size:
-                        yield bytes(buffer)
-                        buffer.clear()
+                    if filled >= chunk_size:
+                        yield b"".join(pieces)
+                        pieces.clear()
+                        filled = 0
                         if report is not None and done > confirmed:
                             report(confirmed, done)
                         confirmed = done
@@ -473,26 +507,33 @@ class SpooledZipLayout:
                         break
                     name_offset, offset, size, _, rec_start, crc, name_length, _ = record
                     name = names[name_offset - base : name_offset - base + name_length]
-                    central = central_record(name, size, crc, offset, dos_time, dos_date)
                     rec_start += cd_start
-                    if pos == rec_start and rec_start + len(central) - 1 <= end:
-                        buffer += central
-                        pos += len(central)
+                    if (pos == rec_start and size < MAX32 and offset < MAX32
+                            and rec_start + 46 + name_length <= end + 1):
+                        # The common case, whole: central_record's bytes without a zip64 extra.
+                        pieces += (central_pack(0x02014B50, 0x314, 20, 1 << 11, 0, dos_time, dos_date, crc,
+                                                size, size, name_length, 0, 0, 0, 0, UNIX_FILE_ATTR, offset),
+                                   name)
+                        pos += 46 + name_length
+                        filled += 46 + name_length
                     else:
+                        central = central_record(name, size, crc, offset, dos_time, dos_date)
                         piece = central[pos - rec_start : min(end, rec_start + len(central) - 1) - rec_start + 1]
                         pos += len(piece)
-                        buffer += piece
+                        pieces.append(piece)
+                        filled += len(piece)
                     ci += 1
-                    if len(buffer) >= chunk_size:
-                        yield bytes(buffer)
-                        buffer.clear()
+                    if filled >= chunk_size:
+                        yield b"".join(pieces)
+                        pieces.clear()
+                        filled = 0
                         if report is not None and done > confirmed:
                             report(confirmed, done)
                         confirmed = done
         if pos <= end:
-            buffer += self._tail[pos - tail_offset : end - tail_offset + 1]
-        if buffer:
-            yield bytes(buffer)
+            pieces.append(self._tail[pos - tail_offset : end - tail_offset + 1])
+        if pieces:
+            yield b"".join(pieces)
             if report is not None and done > confirmed:
                 report(confirmed, done)
 
@@ -514,7 +555,7 @@ class SpooledZipLayout:
             raise ZipSourceError(self.entry(index), exc.strerror or str(exc)) from exc
         if len(data) < size:
             raise ZipSourceError(self.entry(index), "file is shorter than its recorded size")
-        if verify_crc and _crc32(data) != crc:
+        if verify_crc and crc32(data) & MAX32 != crc:
             raise ZipSourceError(self.entry(index), "content does not match its recorded CRC-32")
         return data
 
@@ -549,6 +590,3 @@ class SpooledZipLayout:
         return iter_entry_data(self._data.get(index), lambda: self._open(index, key), lambda: self.entry(index),
                                size, expected_crc, first, last, chunk_size, verify_crc)
 
-
-def _crc32(data: bytes, value: int = 0) -> int:
-    return crc32(data, value) & MAX32
