@@ -7,7 +7,6 @@ entry was sent. Streams run after the view returned: database access re-enters t
 """
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import gc
@@ -95,15 +94,6 @@ class _ZipFiles:
         return [root + location if tier == online and len(sha256) == 64
                 and location == location_for(project_slug=slug, sha256=sha256) else None
                 for _, _, _, _, sha256, tier, location, *_ in rows]
-
-    def planned_direct_paths(self, project: Project, rows: list[tuple]) -> list[str | None]:
-        """direct_paths of ZIP_PLAN_ROW_FIELDS rows, whose last field says whether the file
-        is where the catalog puts it (the database compared its location)."""
-        if not self.online_is_local:
-            return [None] * len(rows)
-        prefix, sep = self.direct_prefix(project), os.sep
-        return [f"{prefix}{sha256[:2]}{sep}{sha256}" if is_direct else None
-                for _, _, _, _, sha256, _, is_direct in rows]
 
     @staticmethod
     def all_direct_of_size(paths: list[str | None], sizes: list[int]) -> bool:
@@ -359,26 +349,10 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     direct = bytearray()
     names = DistinctNames(reserved=selectors.RESERVED_ZIP_NAMES)
     rows = selectors.zip_order_rows_by_name(project=project, order=order)
-    # Each batch's files are statted in a thread while the next batch is read (os.stat and
-    # SQLite's steps release the GIL): the check costs little time before the first byte.
-    stats = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="zip-stat")
-
-    def checked(batch: list[tuple], paths: list[str | None], sizes_now: concurrent.futures.Future
-                ) -> list[tuple]:
-        # A direct file of the expected size is fine (the usual case: the whole batch at
-        # once); anything else is asked in full, for the reason NOTICE.txt gives.
-        found = sizes_now.result()
-        if None not in paths and found == [row[2] for row in batch]:
-            direct.extend(b"\1" * len(batch))
-            return [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
-                    for file_id, filename, size, crc32, sha256, *_ in batch]
-        return _checked_one_by_one(project=project, order=order, rows=batch, paths=paths, sizes=found,
-                                   files=files, direct=direct, failed=failed)
 
     def in_name_order() -> Iterator[list[tuple]]:
         available = FileState.AVAILABLE
         previous = ""  # below every name but the empty one, which is sanitized
-        pending = None
         try:
             for batch in _batches(rows, NAME_BATCH):
                 filenames = [row[1] for row in batch]
@@ -390,22 +364,21 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
                 previous = filenames[-1]
                 if not names.add(filenames):
                     raise _NamesNotDistinct()
-                batch = [row for row in batch if row[5] == available]
-                if batch:
-                    paths = files.planned_direct_paths(project, batch)
-                    following = (batch, paths, stats.submit(_stat_sizes, paths))
-                    if pending is not None:
-                        entries = checked(*pending)
-                        if entries:
-                            yield entries
-                    pending = following
-            if pending is not None:
-                entries = checked(*pending)
+                batch = [row for row in batch if row[8] == available]
+                # A direct file of the expected size is fine: one stat of its path (the usual
+                # case, a whole batch at once); anything else is asked in full, for the reason
+                # NOTICE.txt gives.
+                paths = files.direct_paths(project, batch)
+                if files.all_direct_of_size(paths, [row[2] for row in batch]):
+                    direct.extend(b"\1" * len(batch))
+                    entries = [(filename, size, crc32, file_id, sha256 if len(sha256) == 64 else "")
+                               for file_id, filename, size, crc32, sha256, *_ in batch]
+                else:
+                    entries = list(_checked_one_by_one(batch, paths, files, direct, failed))
                 if entries:
                     yield entries
         finally:
             rows.close()
-            stats.shutdown(cancel_futures=True)
         if not names.distinct():
             raise _NamesNotDistinct()
 
@@ -414,34 +387,18 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
         manifest=True, created=timezone.now().astimezone(dt.timezone.utc)))
 
 
-def _stat_sizes(paths: list[str | None]) -> list[int | None]:
-    """The size of each file on disk (-1 when it cannot be statted; None for no path)."""
-    stat = os.stat
-    try:
-        return [stat(path).st_size if path is not None else None for path in paths]
-    except OSError:
-        return [_stat_size(path) if path is not None else None for path in paths]
-
-
-def _checked_one_by_one(*, project: Project, order: Order, rows: list[tuple], paths: list[str | None],
-                        sizes: list[int | None], files: _ZipFiles, direct: bytearray,
-                        failed: dict[int, tuple[str, str]]) -> list[tuple]:
-    """The layout entries of these ZIP_PLAN_ROW_FIELDS rows (`paths`: their direct paths,
-    `sizes`: the sizes found there) whose file can be read, `direct` flags appended; the
-    others go to `failed`. Where the others are is read in one query."""
-    asked = [row[0] for row, path, found in zip(rows, paths, sizes) if path is None or found != row[2]]
-    sources = {r[0]: r for r in selectors.zip_source_rows(project=project, order=order, file_ids=asked)}
-    entries = []
-    for (file_id, filename, size, crc32, sha256, *_), path, found in zip(rows, paths, sizes):
-        if path is None or found != size:
-            source = sources.get(file_id)
-            problem = files.problem(*source[1:], size) if source is not None else "no longer part of the order"
+def _checked_one_by_one(rows: list[tuple], paths: list[str | None], files: _ZipFiles, direct: bytearray,
+                        failed: dict[int, tuple[str, str]]) -> Iterator[tuple]:
+    """The layout entries of these ZIP_ROW_FIELDS rows (`paths`: their direct_paths) whose
+    file can be read, `direct` flags appended; the others go to `failed`."""
+    for (file_id, filename, size, crc32, sha256, tier, location, cache_path, *_), path in zip(rows, paths):
+        if path is None or _stat_size(path) != size:
+            problem = files.problem(tier, location, cache_path, size)
             if problem:
                 failed[file_id] = (filename, problem)
                 continue
         direct.append(path is not None)
-        entries.append((filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""))
-    return entries
+        yield filename, size, crc32, file_id, sha256 if len(sha256) == 64 else ""
 
 
 def _planned(*, project: Project, order: Order, plan: OrderZip) -> OrderZip | None:

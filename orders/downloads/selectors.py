@@ -4,9 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Case, CharField, IntegerField, Q, QuerySet, Value, When
-from django.db.models.functions import Collate, Concat, Length, Substr
-from portal.catalog.models import StorageTier
+from django.db.models import QuerySet
+from django.db.models.functions import Collate
 from portal.errors import NotFound
 from portal.tenancy.models import Project
 
@@ -116,25 +115,17 @@ def zip_candidate_rows(*, project: Project, order: Order, by_name: bool = False,
     return files.values_list(*ZIP_ROW_FIELDS).iterator(chunk_size=5000)
 
 
-# What planning a zip reads of each file: `direct` (1 or 0) says whether it is stored where
-# the catalog puts it (ONLINE, at location_for of its SHA-256), compared by the database.
-ZIP_PLAN_ROW_FIELDS = ("id", "filename", "size", "crc32", "sha256", "state", "direct")
+ZIP_NAME_ROW_FIELDS = ZIP_ROW_FIELDS + ("state",)
 
 
 def zip_order_rows_by_name(*, project: Project, order: Order):
     """EVERY file of the order (whatever its state: all names count for unique names), as
-    ZIP_PLAN_ROW_FIELDS tuples, by filename in code-point order then id, streamed from the
-    database: a zip of an order whose names are all distinct is planned in this one pass.
-    Where a file that is not direct is stored is read apart (zip_source_rows)."""
+    ZIP_NAME_ROW_FIELDS tuples, by filename in code-point order then id, streamed from the
+    database: a zip of an order whose names are all distinct is planned in this one pass."""
     binary = "C" if connection.vendor == "postgresql" else "BINARY"
-    direct = Case(When(Q(tier=StorageTier.ONLINE, sha256_length=64,
-                         location=Concat(Value(f"{project.slug}/"), Substr("sha256", 1, 2), Value("/"), "sha256",
-                                         output_field=CharField())),
-                       then=Value(1)), default=Value(0), output_field=IntegerField())
     return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
-            .alias(sha256_length=Length("sha256")).annotate(direct=direct)
             .order_by(Collate("filename", binary), "id")
-            .values_list(*ZIP_PLAN_ROW_FIELDS).iterator(chunk_size=5000))
+            .values_list(*ZIP_NAME_ROW_FIELDS).iterator(chunk_size=5000))
 
 
 def zip_source_rows(*, project: Project, order: Order, file_ids) -> list[tuple]:
