@@ -7,9 +7,7 @@ import math
 from typing import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.expressions import RawSQL
-from django.db.models.sql import UpdateQuery
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from portal.tenancy.models import Project
@@ -99,46 +97,30 @@ def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int])
     suborders_schedule(project=project, owner_id=order.owner_id)
 
 
-def _id_set(file_ids: Iterable[int]) -> RawSQL:
-    """The ids as ONE query parameter (JSON, SQLite): a zip marks ten thousand files at a time,
-    and Django preparing ten thousand `IN` parameters cost more than the update."""
-    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps([int(i) for i in file_ids])])
-
-
-def _update_returning_sub_orders(files: QuerySet, **values) -> list[int]:
-    """`files.update(**values)` returning the sub-order of every changed file: one statement
-    where a SELECT DISTINCT of the sub-orders first read the same rows again."""
-    query = files.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(files.db).as_sql()
-    column = connection.ops.quote_name(OrderDataFile._meta.get_field("sub_order").column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {column}", params)
-        return [row[0] for row in cursor.fetchall()]
-
-
 def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], from_states, state: str,
                 error_reason: str, now) -> list[int]:
     """Files of the order among `file_ids` in one of `from_states` get `state`; returns the
     sub-order of each changed file (one per file).
 
-    PostgreSQL: the primary key is the only index the statement offers (the other conditions
-    are written as expressions no index matches). Given an indexable order condition the
-    planner, whose statistics never describe the states of a new order, could scan the
-    order's index entries per batch and filter them by id: a cost per batch growing with the
-    order's size, quadratic over a zip of it. Every condition is still rechecked on the row
-    being updated. No index holds `state`: the update is HOT (same page, no index entry)."""
-    if connection.vendor != "postgresql":
-        files = OrderDataFile.objects.filter(project=project, order_id=order_id, id__in=_id_set(file_ids),
-                                             state__in=from_states)
-        return _update_returning_sub_orders(files, state=state, error_reason=error_reason, state_date=now)
+    The primary key is the only index the statement offers (the other conditions are written
+    as expressions no index matches). Given an indexable order condition, SQLite always and
+    PostgreSQL when its statistics did not describe the new order walked the order's
+    `(order, position)` index and filtered it by id: every file of the order for each batch,
+    quadratic over a zip of it (a million-file zip spent most of its time there). Every
+    condition is still checked on the row being updated. No index holds `state`: the update
+    is HOT on PostgreSQL (same page, no index entry)."""
+    ids = [int(i) for i in file_ids]
+    if connection.vendor == "postgresql":
+        wanted, ids_param = "id = ANY(%s::bigint[])", ids
+    else:  # one JSON parameter: Django preparing ten thousand IN parameters cost more than the update
+        wanted, ids_param = "id IN (SELECT value FROM json_each(%s))", json.dumps(ids)
     table = connection.ops.quote_name(OrderDataFile._meta.db_table)
     states = ", ".join(["%s"] * len(from_states))
     sql = (f"UPDATE {table} SET state = %s, error_reason = %s, state_date = %s "
-           f"WHERE id = ANY(%s::bigint[]) AND project_id + 0 = %s AND order_id + 0 = %s "
+           f"WHERE {wanted} AND project_id + 0 = %s AND order_id + 0 = %s "
            f"AND state || '' IN ({states}) RETURNING sub_order_id")
-    params = [str(state), error_reason, now, [int(i) for i in file_ids], project.pk, order_id,
-              *map(str, from_states)]
+    params = [str(state), error_reason, connection.ops.adapt_datetimefield_value(now), ids_param, project.pk,
+              order_id, *map(str, from_states)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -173,10 +155,11 @@ def order_files_mark_download_failed(*, project: Project, order: Order, file_ids
     now = timezone.now()
     sub_order_ids: set[int] = set()
     for reason, ids in by_reason.items():
-        files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=ids,
-                                             state=FileState.AVAILABLE)
-        sub_order_ids.update(files.values_list("sub_order_id", flat=True).distinct())
-        changed += files.update(state=FileState.DOWNLOAD_ERROR, error_reason=reason, state_date=now)
+        changed_sub_orders = _mark_files(project=project, order_id=locked.pk, file_ids=ids,
+                                         from_states=(FileState.AVAILABLE,), state=FileState.DOWNLOAD_ERROR,
+                                         error_reason=reason, now=now)
+        changed += len(changed_sub_orders)
+        sub_order_ids.update(changed_sub_orders)
     if changed:
         _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
     return changed
