@@ -212,10 +212,10 @@ def profile_phases(zip_order, token: str) -> None:
 
 
 def bench_order(project, user, dataset, label: str):
-    """An empty DONE order with one STAGED sub-order: (order, sub-order)."""
+    """An empty DONE order and its dataset task: (order, task)."""
     from django.utils import timezone
 
-    from orders.models import DatasetTask, Order, OrderStatus, SubOrder, SubOrderState
+    from orders.models import DatasetTask, Order, OrderStatus
 
     now = timezone.now()
     order = Order.unscoped_objects.create(
@@ -223,11 +223,18 @@ def bench_order(project, user, dataset, label: str):
         expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
     task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
                                                dataset_label=dataset.label, dataset_ip_id=dataset.ip_id)
-    sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
-                                           state=SubOrderState.STAGED)
-    return order, sub
+    return order, task
 
 
+def bench_sub_order(project, user, order, task):
+    """A STAGED sub-order of the order (its files added by bench_order_files)."""
+    from orders.models import SubOrder, SubOrderState
+
+    return SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
+                                            state=SubOrderState.STAGED)
+
+
+# Also the files of one sub-order: the default suborder_max_files.
 SETUP_BATCH = 5000
 
 
@@ -261,12 +268,15 @@ def bench_order_files(project, order, sub, dataset, indexes, stored, *, paths: b
 
 def order_with_files(project, user, dataset, label: str, indexes, store, paths_out=None):
     """A DONE order of the files `store(index)` stores ((digests, location) each), all
-    AVAILABLE in one STAGED sub-order, made SETUP_BATCH files at a time (their paths written
-    to `paths_out`, one per line): nothing per file is kept."""
-    order, sub = bench_order(project, user, dataset, label)
+    AVAILABLE, made SETUP_BATCH files at a time (their paths written to `paths_out`, one per
+    line): nothing per file is kept. A STAGED sub-order per batch, as order_build splits an
+    order (at most the project's suborder_max_files each, 5,000 by default): a zip's marking
+    recounts the sub-orders of the files it marked."""
+    order, task = bench_order(project, user, dataset, label)
     indexes = list(indexes)
     for first in range(0, len(indexes), SETUP_BATCH):
         batch = indexes[first : first + SETUP_BATCH]
+        sub = bench_sub_order(project, user, order, task)
         paths = bench_order_files(project, order, sub, dataset, batch, [store(i) for i in batch],
                                   paths=paths_out is not None)
         if paths_out is not None:
