@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import filecmp
 import os
 import shutil
 import socket
@@ -127,6 +128,42 @@ def curl(url: str, token: str, *, head: bool = False) -> tuple[int, int, float]:
     return int(out[0]), int(out[1]), float(out[2])
 
 
+def check_resume(url: str, token: str, work: Path, reset, manifests: Path) -> None:
+    """`curl -C -` of an interrupted download at this size: a whole download to disk, the first
+    half of the zip (Range, no If-Range: the latest zip), then the rest with `-C -` and the
+    whole one's ETag in If-Range; the two files compared byte for byte and the resumed one
+    tested by `unzip -tq`. Prints the times, and the resume manifests on disk."""
+    auth = ["-H", f"Authorization: Bearer {token}"]
+    whole, part = work / "whole.zip", work / "resumed.zip"
+    reset()
+    headers = subprocess.run(["curl", "-s", "-D", "-", "-o", str(whole), *auth, url],
+                             capture_output=True, text=True, check=True).stdout
+    etag = next(line.split(":", 1)[1].strip() for line in headers.splitlines() if line.lower().startswith("etag:"))
+    total = whole.stat().st_size
+    half = total // 2
+    started = time.monotonic()
+    subprocess.run(["curl", "-s", "-r", f"0-{half - 1}", "-o", str(part), *auth, url], check=True)
+    first_half = time.monotonic() - started
+    assert part.stat().st_size == half, (part.stat().st_size, half)
+    started = time.monotonic()
+    out = subprocess.run(["curl", "-s", "-C", "-", "-H", f"If-Range: {etag}", "-o", str(part),
+                          "-w", "%{http_code} %{time_starttransfer}", *auth, url],
+                         capture_output=True, text=True, check=True).stdout.split()
+    rest = time.monotonic() - started
+    assert out[0] == "206", out
+    identical = filecmp.cmp(whole, part, shallow=False)
+    tested = subprocess.run(["unzip", "-tq", str(part)], capture_output=True, text=True)
+    files = sorted(manifests.iterdir()) if manifests.is_dir() else []
+    print(f"\nresume (curl -C - with If-Range) of the {total:,}-byte zip: first half {first_half:.2f} s, "
+          f"the rest 206 in {rest:.2f} s (first byte after {float(out[1]):.2f} s); "
+          f"byte-identical to a whole download: {identical}; unzip -tq: {tested.stdout.strip() or tested.stderr.strip()}")
+    print(f"  resume manifests of the order on disk: {len(files)} files, "
+          f"{sum(f.stat().st_size for f in files) / MiB:.1f} MiB ({', '.join(f'{f.stat().st_size / MiB:.1f}' for f in files)})")
+    assert identical and tested.returncode == 0, tested.stdout + tested.stderr
+    whole.unlink()
+    part.unlink()
+
+
 def warm_workers(url: str, token: str, workers: int) -> None:
     """HEAD requests, several at once, so every gunicorn worker has served one (imports, URL
     resolver, database connection) before anything is timed."""
@@ -175,10 +212,10 @@ def profile_phases(zip_order, token: str) -> None:
 
 
 def bench_order(project, user, dataset, label: str):
-    """An empty DONE order with one STAGED sub-order: (order, sub-order)."""
+    """An empty DONE order and its dataset task: (order, task)."""
     from django.utils import timezone
 
-    from orders.models import DatasetTask, Order, OrderStatus, SubOrder, SubOrderState
+    from orders.models import DatasetTask, Order, OrderStatus
 
     now = timezone.now()
     order = Order.unscoped_objects.create(
@@ -186,11 +223,18 @@ def bench_order(project, user, dataset, label: str):
         expiration_date=now + dt.timedelta(days=3), status_date=now, percent_completed=100)
     task = DatasetTask.unscoped_objects.create(project=project, order=order, dataset=dataset,
                                                dataset_label=dataset.label, dataset_ip_id=dataset.ip_id)
-    sub = SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
-                                           state=SubOrderState.STAGED)
-    return order, sub
+    return order, task
 
 
+def bench_sub_order(project, user, order, task):
+    """A STAGED sub-order of the order (its files added by bench_order_files)."""
+    from orders.models import SubOrder, SubOrderState
+
+    return SubOrder.unscoped_objects.create(project=project, order=order, dataset_task=task, owner=user,
+                                            state=SubOrderState.STAGED)
+
+
+# Also the files of one sub-order: the default suborder_max_files.
 SETUP_BATCH = 5000
 
 
@@ -224,12 +268,15 @@ def bench_order_files(project, order, sub, dataset, indexes, stored, *, paths: b
 
 def order_with_files(project, user, dataset, label: str, indexes, store, paths_out=None):
     """A DONE order of the files `store(index)` stores ((digests, location) each), all
-    AVAILABLE in one STAGED sub-order, made SETUP_BATCH files at a time (their paths written
-    to `paths_out`, one per line): nothing per file is kept."""
-    order, sub = bench_order(project, user, dataset, label)
+    AVAILABLE, made SETUP_BATCH files at a time (their paths written to `paths_out`, one per
+    line): nothing per file is kept. A STAGED sub-order per batch, as order_build splits an
+    order (at most the project's suborder_max_files each, 5,000 by default): a zip's marking
+    recounts the sub-orders of the files it marked."""
+    order, task = bench_order(project, user, dataset, label)
     indexes = list(indexes)
     for first in range(0, len(indexes), SETUP_BATCH):
         batch = indexes[first : first + SETUP_BATCH]
+        sub = bench_sub_order(project, user, order, task)
         paths = bench_order_files(project, order, sub, dataset, batch, [store(i) for i in batch],
                                   paths=paths_out is not None)
         if paths_out is not None:
@@ -248,6 +295,9 @@ def main() -> None:
                         help="rounds of cat + zip (the files made AVAILABLE again); the best of each is reported")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="after the rounds, an interrupted download resumed by curl -C - (If-Range), checked "
+                             "byte for byte and by unzip -t; prints the resume manifests on disk")
     parser.add_argument("--profile", action="store_true",
                         help="no server: serve the zip in process under cProfile and print the top functions")
     args = parser.parse_args()
@@ -410,6 +460,14 @@ def main() -> None:
         print(f"  zip / cat                 {rate(zip_bytes, zip_seconds) / rate(size_all, cat_seconds):8.2f}"
               "   (goal >= 0.8 for many small files)")
         print(f"  idle worker RSS           {idle.peak_mib:8.0f} MiB")
+        if args.resume:
+            from orders.downloads.zip_manifest import manifest_dir
+            from portal.catalog.storage import ORDER_CACHE, Locator
+
+            manifests = Path(Locator().path(ORDER_CACHE, manifest_dir(project=project, order=zip_order)))
+            check_resume(f"{base}/user/orders/{zip_order.pk}/download?scope=bench", token, data_dir,
+                         lambda: OrderDataFile.unscoped_objects.filter(order=zip_order).update(
+                             state=FileState.AVAILABLE), manifests)
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

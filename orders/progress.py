@@ -7,9 +7,8 @@ import math
 from typing import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.expressions import RawSQL
-from django.db.models.sql import UpdateQuery
+from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from portal.tenancy.models import Project
@@ -88,57 +87,77 @@ def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=Non
 
 # --- downloads (called by orders.downloads) --------------------------------------------
 
-def _after_downloads(*, project: Project, order: Order, sub_order_ids: set[int]) -> None:
-    """Under the order lock: the changed sub-orders recounted, the STAGED ones with no file
-    AVAILABLE any more DONE (by their fresh counter: no state index to probe the files by,
-    and a STAGED sub-order has no staging running), the owner's next sub-orders started."""
-    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=sub_order_ids)
+def _after_downloads(*, project: Project, order: Order, counted: "_CounterChanges") -> None:
+    """Under the order lock: the changed sub-orders' counters moved by what changed, the
+    order's summed again, the STAGED sub-orders with no file AVAILABLE any more DONE (by
+    their counter: no state index to probe the files by, and a STAGED sub-order has no
+    staging running), the owner's next sub-orders started.
+
+    Moved, not recounted: a zip marks its files in name order, so each batch of a big order
+    can touch most of its sub-orders, and recounting them read every file of the order per
+    batch. A counter is kept at zero or more: a file staged a moment ago may be marked before
+    its staging recounted its sub-order, and that recount (which always follows) sets the
+    counters from the files again."""
+    changes = counted.by_sub_order
+    if not changes:
+        return
+    SubOrder.objects.filter(project=project, order_id=order.pk, id__in=list(changes)).update(
+        available_count=_moved("available_count", {sub: a for sub, (a, _) in changes.items()}),
+        error_count=_moved("error_count", {sub: e for sub, (_, e) in changes.items()}))
+    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=())
     SubOrder.objects.filter(project=project, order_id=order.pk, state=SubOrderState.STAGED,
-                            id__in=sub_order_ids, available_count=0).update(
+                            id__in=list(changes), available_count=0).update(
         state=SubOrderState.DONE, ended_at=timezone.now())
     suborders_schedule(project=project, owner_id=order.owner_id)
 
 
-def _id_set(file_ids: Iterable[int]) -> RawSQL:
-    """The ids as ONE query parameter (JSON, SQLite): a zip marks ten thousand files at a time,
-    and Django preparing ten thousand `IN` parameters cost more than the update."""
-    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps([int(i) for i in file_ids])])
+def _moved(field: str, deltas: dict[int, int]):
+    """`field` plus its sub-order's delta, at least zero (one CASE for the batch's sub-orders)."""
+    whens = [When(pk=sub, then=Value(delta)) for sub, delta in deltas.items() if delta]
+    if not whens:
+        return F(field)
+    return Greatest(F(field) + Case(*whens, default=Value(0)), Value(0))
 
 
-def _update_returning_sub_orders(files: QuerySet, **values) -> list[int]:
-    """`files.update(**values)` returning the sub-order of every changed file: one statement
-    where a SELECT DISTINCT of the sub-orders first read the same rows again."""
-    query = files.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(files.db).as_sql()
-    column = connection.ops.quote_name(OrderDataFile._meta.get_field("sub_order").column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {column}", params)
-        return [row[0] for row in cursor.fetchall()]
+class _CounterChanges:
+    """What a marking changed, per sub-order: (AVAILABLE delta, error delta)."""
+
+    def __init__(self):
+        self.by_sub_order: dict[int, tuple[int, int]] = {}
+        self.files = 0
+
+    def add(self, sub_order_ids: list[int], *, available: int, errors: int) -> None:
+        for sub in sub_order_ids:
+            a, e = self.by_sub_order.get(sub, (0, 0))
+            self.by_sub_order[sub] = (a + available, e + errors)
+        self.files += len(sub_order_ids)
 
 
-def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], from_states, state: str,
+def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], from_state: str, state: str,
                 error_reason: str, now) -> list[int]:
-    """Files of the order among `file_ids` in one of `from_states` get `state`; returns the
-    sub-order of each changed file (one per file).
+    """Files of the order among `file_ids` in `from_state` get `state`; returns the sub-order
+    of each changed file (one per file).
 
-    PostgreSQL: the primary key is the only index the statement offers (the other conditions
-    are written as expressions no index matches). Given an indexable order condition the
-    planner, whose statistics never describe the states of a new order, could scan the
-    order's index entries per batch and filter them by id: a cost per batch growing with the
-    order's size, quadratic over a zip of it. Every condition is still rechecked on the row
-    being updated. No index holds `state`: the update is HOT (same page, no index entry)."""
-    if connection.vendor != "postgresql":
-        files = OrderDataFile.objects.filter(project=project, order_id=order_id, id__in=_id_set(file_ids),
-                                             state__in=from_states)
-        return _update_returning_sub_orders(files, state=state, error_reason=error_reason, state_date=now)
+    The primary key is the only index the statement offers (the other conditions are written
+    as expressions no index matches). Given an indexable order condition, SQLite always and
+    PostgreSQL when its statistics did not describe the new order walked the order's
+    `(order, position)` index and filtered it by id: every file of the order for each batch,
+    quadratic over a zip of it (a million-file zip spent most of its time there). Every
+    condition is still checked on the row being updated. No index holds `state`: the update
+    is HOT on PostgreSQL (same page, no index entry)."""
+    ids = [int(i) for i in file_ids]
+    if not ids:
+        return []
+    if connection.vendor == "postgresql":
+        wanted, ids_param = "id = ANY(%s::bigint[])", ids
+    else:  # one JSON parameter: Django preparing ten thousand IN parameters cost more than the update
+        wanted, ids_param = "id IN (SELECT value FROM json_each(%s))", json.dumps(ids)
     table = connection.ops.quote_name(OrderDataFile._meta.db_table)
-    states = ", ".join(["%s"] * len(from_states))
     sql = (f"UPDATE {table} SET state = %s, error_reason = %s, state_date = %s "
-           f"WHERE id = ANY(%s::bigint[]) AND project_id + 0 = %s AND order_id + 0 = %s "
-           f"AND state || '' IN ({states}) RETURNING sub_order_id")
-    params = [str(state), error_reason, now, [int(i) for i in file_ids], project.pk, order_id,
-              *map(str, from_states)]
+           f"WHERE {wanted} AND project_id + 0 = %s AND order_id + 0 = %s "
+           f"AND state || '' = %s RETURNING sub_order_id")
+    params = [str(state), error_reason, connection.ops.adapt_datetimefield_value(now), ids_param, project.pk,
+              order_id, str(from_state)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -149,13 +168,16 @@ def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Ite
     """Files fully sent become DOWNLOADED; sub-orders with nothing left to fetch are DONE and
     the owner's next sub-orders start. Returns how many files changed."""
     locked = order_lock(project=project, order_id=order.pk)
-    changed_sub_orders = _mark_files(project=project, order_id=locked.pk, file_ids=file_ids,
-                                     from_states=(FileState.AVAILABLE, FileState.DOWNLOAD_ERROR),
-                                     state=FileState.DOWNLOADED, error_reason="", now=timezone.now())
-    changed, sub_order_ids = len(changed_sub_orders), set(changed_sub_orders)
-    if changed:
-        _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
-    return changed
+    ids, now, counted = list(file_ids), timezone.now(), _CounterChanges()
+    sent = _mark_files(project=project, order_id=locked.pk, file_ids=ids, from_state=FileState.AVAILABLE,
+                       state=FileState.DOWNLOADED, error_reason="", now=now)
+    counted.add(sent, available=-1, errors=0)
+    if len(sent) < len(ids):  # some were not AVAILABLE: a failed download sent again at last
+        retried = _mark_files(project=project, order_id=locked.pk, file_ids=ids, from_state=FileState.DOWNLOAD_ERROR,
+                              state=FileState.DOWNLOADED, error_reason="", now=now)
+        counted.add(retried, available=0, errors=-1)
+    _after_downloads(project=project, order=locked, counted=counted)
+    return counted.files
 
 
 @transaction.atomic
@@ -169,14 +191,10 @@ def order_files_mark_download_failed(*, project: Project, order: Order, file_ids
     by_reason: dict[str, list[int]] = {}
     for file_id, reason in pairs:
         by_reason.setdefault(str(reason or "Download failed"), []).append(file_id)
-    changed = 0
-    now = timezone.now()
-    sub_order_ids: set[int] = set()
+    now, counted = timezone.now(), _CounterChanges()
     for reason, ids in by_reason.items():
-        files = OrderDataFile.objects.filter(project=project, order_id=locked.pk, id__in=ids,
-                                             state=FileState.AVAILABLE)
-        sub_order_ids.update(files.values_list("sub_order_id", flat=True).distinct())
-        changed += files.update(state=FileState.DOWNLOAD_ERROR, error_reason=reason, state_date=now)
-    if changed:
-        _after_downloads(project=project, order=locked, sub_order_ids=sub_order_ids)
-    return changed
+        failed = _mark_files(project=project, order_id=locked.pk, file_ids=ids, from_state=FileState.AVAILABLE,
+                             state=FileState.DOWNLOAD_ERROR, error_reason=reason, now=now)
+        counted.add(failed, available=-1, errors=1)
+    _after_downloads(project=project, order=locked, counted=counted)
+    return counted.files
