@@ -8,7 +8,8 @@
 
 An ONLINE file's artifact is a byte range of the package (`archive_offset`): its bytes are
 stored once, in the zip. Artifacts store their SHA-256; their signatures are made when they
-are read (`signing.artifact_signature`).
+are read (`signing.artifact_signature`), and so is a file's metaData, of its own columns
+(`DeliveryArtifact.shown_meta_data`).
 
 Every write of the worker is conditional on its claim token: a delivery deleted, rebuilt or
 taken over meanwhile makes the worker stop at its next progress report. Files are stored
@@ -30,7 +31,6 @@ import time
 import uuid
 from datetime import timedelta
 from itertools import islice
-from json.encoder import encode_basestring_ascii as _json_string
 from typing import Iterable, Iterator
 
 from django.db import connection, transaction
@@ -331,9 +331,7 @@ def file_artifact(worker: Worker, package_file, name: str, *, path: str,
     """The artifact row (ARTIFACT_COLUMNS) of one file of the package (signed when read)."""
     f = package_file
     return (worker.project.pk, worker.delivery.pk, name, f.data_type, path, archive_offset, f.size, f.sha256, "",
-            False, "", {"filename": name, "productId": f.product_id, "dataType": f.data_type,
-                        "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier},
-            f.product_id, f.checksum, f.tier, f.mime_type)
+            False, "", {}, f.product_id, f.checksum, f.tier, f.mime_type)
 
 
 # --- the package of an order, a data object or a dataset ------------------------------------
@@ -622,10 +620,7 @@ def _package_chunks(worker: Worker, package: _Package, folder: str, emit) -> Ite
             item = record[_NAME]
             emit((project_id, delivery_id, item, record[_TYPE],
                   files_prefix + item if tier == nearline else archive_path,
-                  None if tier == nearline else data_offset, size, record[_SHA], "", False, "",
-                  f'{{"filename": {_json_string(item)}, "productId": {_json_string(record[_PRODUCT])}, '
-                  f'"dataType": {_json_string(record[_TYPE])}, "mimeType": {_json_string(record[_MIME])}, '
-                  f'"md5": {_json_string(record[_MD5])}, "tier": {_json_string(tier)}}}',
+                  None if tier == nearline else data_offset, size, record[_SHA], "", False, "", "{}",
                   record[_PRODUCT], record[_MD5], tier, record[_MIME]))
         if chunks:
             if buffer:
