@@ -66,12 +66,16 @@ class DeliveryArtifactAdmin(ProjectScopedAdmin):
     search_fields = ["item_key", "delivery__catalog_id", "sha256", "product_id"]
     list_select_related = ["delivery", "project"]
     readonly_fields = ["project", "delivery", "item_key", "artifact_type", "path", "archive_offset", "size", "sha256",
-                       "artifact_signature", "is_executable", "arguments", "meta_data", "product_id", "md5", "tier",
-                       "mime_type"]
+                       "artifact_signature", "is_executable", "arguments", "artifact_meta_data", "product_id", "md5",
+                       "tier", "mime_type"]
 
     @admin.display(description="signature")
     def artifact_signature(self, obj) -> str:
         return signing.artifact_signature(obj)  # made when read (preparation stores the SHA-256)
+
+    @admin.display(description="meta data")
+    def artifact_meta_data(self, obj) -> dict:
+        return obj.shown_meta_data  # a file's is made of its columns when read
 
     def has_add_permission(self, request):
         return False

@@ -114,7 +114,7 @@ def _cache_url(project_slug: str, artifact: DeliveryArtifact) -> str:
 def _artifact_body(delivery: Delivery, artifact: DeliveryArtifact, *, project_slug: str, source: str) -> dict:
     body = {
         "catalogId": delivery.catalog_id, "id": artifact.pk, "itemKey": artifact.item_key,
-        "artifactType": artifact.artifact_type, "metaData": json.dumps(artifact.meta_data, sort_keys=True),
+        "artifactType": artifact.artifact_type, "metaData": json.dumps(artifact.shown_meta_data, sort_keys=True),
         "url": _cache_url(project_slug, artifact), "size": artifact.size,
         "hash": {"algorithm": codes.HASH_ALGORITHM, "hash": artifact.sha256}, "signature": signing.artifact_signature(artifact),
         "isExecutable": artifact.is_executable, "arguments": artifact.arguments,
@@ -271,7 +271,7 @@ class DeliveryArtifactDownloadApi(ProjectAPIView):
                 stream=stream,
                 open_whole=(lambda: locator.open(storage.DELIVERY_CACHE, key)) if artifact.archive_offset is None
                 else None,
-                filename=artifact.meta_data.get("filename") or Path(artifact.path).name, headers=headers)
+                filename=artifact.shown_meta_data.get("filename") or Path(artifact.path).name, headers=headers)
         except OSError:  # freed meanwhile
             raise gone from None
 

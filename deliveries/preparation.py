@@ -8,7 +8,8 @@
 
 An ONLINE file's artifact is a byte range of the package (`archive_offset`): its bytes are
 stored once, in the zip. Artifacts store their SHA-256; their signatures are made when they
-are read (`signing.artifact_signature`).
+are read (`signing.artifact_signature`), and so is a file's metaData, of its own columns
+(`DeliveryArtifact.shown_meta_data`).
 
 Every write of the worker is conditional on its claim token: a delivery deleted, rebuilt or
 taken over meanwhile makes the worker stop at its next progress report. Files are stored
@@ -24,19 +25,20 @@ import itertools
 import json
 import logging
 import marshal
+import operator
 import os
 import tempfile
 import time
 import uuid
 from datetime import timedelta
 from itertools import islice
-from json.encoder import encode_basestring_ascii as _json_string
 from typing import Iterable, Iterator
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.files.crc import crc32
+from portal.files.names import DistinctNames
 from portal.files.zip_layout import (DOS_EPOCH, MAX32, ZipEntry, ZipLayout, ZipSourceError, _central_extra_length,
                                      _local_header_length, central_record, dos_datetime, end_records,
                                      iter_entry_data, local_header)
@@ -331,9 +333,7 @@ def file_artifact(worker: Worker, package_file, name: str, *, path: str,
     """The artifact row (ARTIFACT_COLUMNS) of one file of the package (signed when read)."""
     f = package_file
     return (worker.project.pk, worker.delivery.pk, name, f.data_type, path, archive_offset, f.size, f.sha256, "",
-            False, "", {"filename": name, "productId": f.product_id, "dataType": f.data_type,
-                        "mimeType": f.mime_type, "md5": f.checksum, "tier": f.tier},
-            f.product_id, f.checksum, f.tier, f.mime_type)
+            False, "", {}, f.product_id, f.checksum, f.tier, f.mime_type)
 
 
 # --- the package of an order, a data object or a dataset ------------------------------------
@@ -437,9 +437,17 @@ class _Package:
         self.sums.close()
 
 
+class _NamesNotDistinct(Exception):
+    """A file of the package is not called by its filename (a name to sanitize, a reserved
+    one, or one alike another's)."""
+
+
 def _plan_package(*, project: Project, delivery: Delivery) -> _Package:
     try:
-        return _spool_package(project=project, delivery=delivery, by_name=True)
+        try:
+            return _spool_package_distinct(project=project, delivery=delivery)
+        except _NamesNotDistinct:
+            return _spool_package(project=project, delivery=delivery, by_name=True)
     except _NamesOutOfOrder:
         log.warning("delivery %s: filenames not in code-point order from the database; sorting in memory",
                     delivery.pk)
@@ -480,6 +488,44 @@ def _spool_package(*, project: Project, delivery: Delivery, by_name: bool) -> _P
         records = heapq.merge(in_name_order(), aside) if aside else in_name_order()
     else:
         records = itertools.chain(in_name_order(), aside)
+    return _spooled(records)
+
+
+def _spool_package_distinct(*, project: Project, delivery: Delivery) -> _Package:
+    """The usual package, planned in one pass over its files in name order: every file called
+    by its filename (DistinctNames: safe as it is, not reserved, alike no other), so there is
+    no pass over the names first. _NamesNotDistinct, the package dropped, as soon as one is
+    not (equal names are adjacent, alike ones in a batch are seen at once, in two batches at
+    the end): the UniqueNames plan is made then."""
+    names = DistinctNames(reserved=[SUMS_NAME])
+    rows = selectors.package_rows(project=project, delivery=delivery, by_name=True)
+
+    def in_name_order() -> Iterator[tuple]:
+        previous = ""  # below every name but the empty one, which is sanitized
+        try:
+            while batch := list(islice(rows, _SPOOL_BATCH)):
+                filenames = [row[1] for row in batch]
+                # Strictly increasing (C loops): else two are equal (renamed) or out of order.
+                if not (previous < filenames[0] and all(map(operator.lt, filenames, filenames[1:]))):
+                    for before, after in zip([previous, *filenames], filenames):
+                        if after <= before:
+                            raise (_NamesNotDistinct if after == before else _NamesOutOfOrder)(after)
+                previous = filenames[-1]
+                if not names.add(filenames):
+                    raise _NamesNotDistinct()
+                for row in batch:
+                    yield (row[1], *row)
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:  # a server-side cursor
+                close()
+        if not names.distinct():
+            raise _NamesNotDistinct()
+
+    return _spooled(in_name_order())
+
+
+def _spooled(records: Iterable[tuple]) -> _Package:
     package = _Package()
     try:
         _fill(package, records)
@@ -622,10 +668,7 @@ def _package_chunks(worker: Worker, package: _Package, folder: str, emit) -> Ite
             item = record[_NAME]
             emit((project_id, delivery_id, item, record[_TYPE],
                   files_prefix + item if tier == nearline else archive_path,
-                  None if tier == nearline else data_offset, size, record[_SHA], "", False, "",
-                  f'{{"filename": {_json_string(item)}, "productId": {_json_string(record[_PRODUCT])}, '
-                  f'"dataType": {_json_string(record[_TYPE])}, "mimeType": {_json_string(record[_MIME])}, '
-                  f'"md5": {_json_string(record[_MD5])}, "tier": {_json_string(tier)}}}',
+                  None if tier == nearline else data_offset, size, record[_SHA], "", False, "", "{}",
                   record[_PRODUCT], record[_MD5], tier, record[_MIME]))
         if chunks:
             if buffer:
@@ -693,9 +736,9 @@ def _write_with_copy(worker: Worker, package: _Package, folder: str) -> None:
     try:
         with transaction.atomic():
             archive = _start_artifacts(worker, archive_sha="", archive_size=package.size, entries=package.count + 1)
-            # The rows' foreign keys stay checked at commit: checked as they arrive, they would hold
-            # the delivery and project rows locked (KEY SHARE) for the whole preparation, and a
-            # transition (SELECT ... FOR UPDATE) or a reservation elsewhere would wait for it.
+            # The rows' foreign keys are not constraints in the database (see the model): nothing
+            # to check at commit, and no KEY SHARE lock on the delivery and project rows for the
+            # whole preparation (a transition's SELECT ... FOR UPDATE would wait for it).
             with connection.cursor() as cursor, _copy_artifacts(cursor) as copy:
                 archive_sha = write_archive(worker, None, f"{folder}/{ARCHIVE_NAME}",
                                             _package_chunks(worker, package, folder, copy.write_row),

@@ -157,3 +157,24 @@ def _update_elsewhere(delivery_id: int) -> None:
                           ["someone-else", delivery_id])
     finally:
         other.close()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("names, one_pass", [
+    (["b.dat", "c.dat", "d.dat", "e.dat", "f.dat", "a \u2603.dat", "SHA256SUMS.txt"], True),
+    # Alike only across batches (of 3 here): seen at the end of the pass, the names plan is made instead
+    (["B.DAT", "C.dat", "D.dat", "b.dat", "e.dat"], False),
+])
+def test_a_package_whose_files_keep_their_filenames_is_planned_in_one_pass(member, run_tasks, monkeypatch, names,
+                                                                          one_pass):
+    real_names = preparation.selectors.package_names
+    calls = []
+    monkeypatch.setattr(preparation.selectors, "package_names",
+                        lambda **kwargs: calls.append(1) or real_names(**kwargs))
+    monkeypatch.setattr(preparation, "_SPOOL_BATCH", 3)
+    obj = make_object(member.project, files=[(DataType.RAWDATA, 40 + i) for i in range(len(names))], names=names)
+    prepare(member, obj.ip_id, run_tasks)
+    artifacts = _check_package(member, obj)
+    assert len(artifacts) == len(names) + 1
+    # No pass over the names first when every file is called by its filename
+    assert calls == ([] if one_pass else [1])
