@@ -153,14 +153,22 @@ def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], fro
     else:  # one JSON parameter: Django preparing ten thousand IN parameters cost more than the update
         wanted, ids_param = "id IN (SELECT value FROM json_each(%s))", json.dumps(ids)
     table = connection.ops.quote_name(OrderDataFile._meta.db_table)
-    sql = (f"UPDATE {table} SET state = %s, error_reason = %s, state_date = %s "
-           f"WHERE {wanted} AND project_id + 0 = %s AND order_id + 0 = %s "
-           f"AND state || '' = %s RETURNING sub_order_id")
-    params = [str(state), error_reason, connection.ops.adapt_datetimefield_value(now), ids_param, project.pk,
-              order_id, str(from_state)]
+    where = f"WHERE {wanted} AND project_id + 0 = %s AND order_id + 0 = %s AND state || '' = %s"
+    where_params = [ids_param, project.pk, order_id, str(from_state)]
+    update = f"UPDATE {table} SET state = %s, error_reason = %s, state_date = %s {where}"
+    update_params = [str(state), error_reason, connection.ops.adapt_datetimefield_value(now), *where_params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        if connection.vendor == "postgresql":
+            cursor.execute(f"{update} RETURNING sub_order_id", update_params)
+            return [row[0] for row in cursor.fetchall()]
+        # SQLite: the rows counted by sub-order first (the transaction holds the write lock:
+        # the update changes exactly these), then the update without RETURNING. Python's
+        # sqlite3 lets go of the GIL and takes it back at every row it steps through, and a
+        # zip marks its files in a thread beside the stream that needs the GIL.
+        cursor.execute(f"SELECT sub_order_id, COUNT(*) FROM {table} {where} GROUP BY sub_order_id", where_params)
+        counts = cursor.fetchall()
+        cursor.execute(update, update_params)
+        return [sub for sub, count in counts for sub in [sub] * count]
 
 
 @transaction.atomic

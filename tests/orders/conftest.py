@@ -1,7 +1,7 @@
 """Orders test helpers: catalogs with real files, baskets, orders built and staged for real."""
 from __future__ import annotations
 
-
+import re
 
 from basket.services import SelectionRequest, basket_add_selection
 from orders import build, services
@@ -114,3 +114,8 @@ def bare_order(project, owner, label="bulk") -> Order:
     now = timezone.now()
     return Order.unscoped_objects.create(project=project, owner=owner, label=label, creation_date=now, status_date=now,
                                          expiration_date=now + timedelta(days=3))
+
+
+# A statement's condition on the files' ids: `id IN (…)`, `id IN (SELECT value FROM json_each(…))`, `id = ANY(…)`.
+BY_IDS = re.compile(r'(^|[\s(."])id"?\s*(IN\s*\(|=\s*ANY\s*\()', re.IGNORECASE)
+

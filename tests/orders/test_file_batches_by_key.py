@@ -4,7 +4,6 @@ quadratic over a million-file zip (its DOWNLOADED marking, a resumed zip's check
 on the plans of the statements each function runs, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 
 import pytest
@@ -15,13 +14,9 @@ from orders.downloads import selectors as download_selectors
 from orders.models import FileState, OrderDataFile, SubOrder
 from portal.tenancy.scope import project_scope
 
-from .conftest import make_objects, order_of, reload
+from .conftest import BY_IDS, make_objects, order_of, reload
 
 pytestmark = pytest.mark.django_db
-
-# A condition on the files' ids: `id IN (…)`, `id IN (SELECT value FROM json_each(…))`, `id = ANY(…)`.
-_BY_IDS = re.compile(r'(^|[\s(."])id"?\s*(IN\s*\(|=\s*ANY\s*\()', re.IGNORECASE)
-
 
 @contextmanager
 def _statements_by_ids():
@@ -29,7 +24,7 @@ def _statements_by_ids():
     seen: list[tuple[str, object]] = []
 
     def wrapper(execute, sql, params, many, context):
-        if not many and OrderDataFile._meta.db_table in sql and _BY_IDS.search(sql):
+        if not many and OrderDataFile._meta.db_table in sql and BY_IDS.search(sql):
             seen.append((sql, params))
         return execute(sql, params, many, context)
 
