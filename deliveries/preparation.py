@@ -25,7 +25,6 @@ import itertools
 import json
 import logging
 import marshal
-import operator
 import os
 import tempfile
 import time
@@ -38,7 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.files.crc import crc32
-from portal.files.names import DistinctNames
+from portal.files.names import DistinctNames, NamesNotDistinct, NamesOutOfOrder
 from portal.files.zip_layout import (DOS_EPOCH, MAX32, ZipEntry, ZipLayout, ZipSourceError, _central_extra_length,
                                      _local_header_length, central_record, dos_datetime, end_records,
                                      iter_entry_data, local_header)
@@ -394,9 +393,6 @@ def _temp_dir() -> str | None:
     return getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or None
 
 
-class _NamesOutOfOrder(Exception):
-    """The database did not return the filenames in code-point order (a collation surprise)."""
-
 
 class _Package:
     """The plan of a package: its files in name order (spooled), SHA256SUMS, the zip's size."""
@@ -437,18 +433,14 @@ class _Package:
         self.sums.close()
 
 
-class _NamesNotDistinct(Exception):
-    """A file of the package is not called by its filename (a name to sanitize, a reserved
-    one, or one alike another's)."""
-
 
 def _plan_package(*, project: Project, delivery: Delivery) -> _Package:
     try:
         try:
             return _spool_package_distinct(project=project, delivery=delivery)
-        except _NamesNotDistinct:
+        except NamesNotDistinct:
             return _spool_package(project=project, delivery=delivery, by_name=True)
-    except _NamesOutOfOrder:
+    except NamesOutOfOrder:
         log.warning("delivery %s: filenames not in code-point order from the database; sorting in memory",
                     delivery.pk)
         return _spool_package(project=project, delivery=delivery, by_name=False)
@@ -478,7 +470,7 @@ def _spool_package(*, project: Project, delivery: Delivery, by_name: bool) -> _P
                 continue
             name = row[1]
             if previous is not None and name <= previous:
-                raise _NamesOutOfOrder(name)
+                raise NamesOutOfOrder(name)
             previous = name
             yield (name, *row)
         if not by_name:
@@ -494,25 +486,16 @@ def _spool_package(*, project: Project, delivery: Delivery, by_name: bool) -> _P
 def _spool_package_distinct(*, project: Project, delivery: Delivery) -> _Package:
     """The usual package, planned in one pass over its files in name order: every file called
     by its filename (DistinctNames: safe as it is, not reserved, alike no other), so there is
-    no pass over the names first. _NamesNotDistinct, the package dropped, as soon as one is
+    no pass over the names first. NamesNotDistinct, the package dropped, as soon as one is
     not (equal names are adjacent, alike ones in a batch are seen at once, in two batches at
     the end): the UniqueNames plan is made then."""
     names = DistinctNames(reserved=[SUMS_NAME])
     rows = selectors.package_rows(project=project, delivery=delivery, by_name=True)
 
     def in_name_order() -> Iterator[tuple]:
-        previous = ""  # below every name but the empty one, which is sanitized
         try:
             while batch := list(islice(rows, _SPOOL_BATCH)):
-                filenames = [row[1] for row in batch]
-                # Strictly increasing (C loops): else two are equal (renamed) or out of order.
-                if not (previous < filenames[0] and all(map(operator.lt, filenames, filenames[1:]))):
-                    for before, after in zip([previous, *filenames], filenames):
-                        if after <= before:
-                            raise (_NamesNotDistinct if after == before else _NamesOutOfOrder)(after)
-                previous = filenames[-1]
-                if not names.add(filenames):
-                    raise _NamesNotDistinct()
+                names.add_in_order([row[1] for row in batch])
                 for row in batch:
                     yield (row[1], *row)
         finally:
@@ -520,7 +503,7 @@ def _spool_package_distinct(*, project: Project, delivery: Delivery) -> _Package
             if close is not None:  # a server-side cursor
                 close()
         if not names.distinct():
-            raise _NamesNotDistinct()
+            raise NamesNotDistinct()
 
     return _spooled(in_name_order())
 

@@ -15,7 +15,6 @@ import heapq
 import itertools
 import json
 import logging
-import operator
 import os
 import tempfile
 import threading
@@ -32,7 +31,7 @@ from portal.catalog.models import StorageTier
 from portal.catalog.storage import Locator, StorageError, location_for
 from portal.files.chunks import ChunkReader
 from portal.files.crc import crc32 as crc32_of
-from portal.files.names import DistinctNames
+from portal.files.names import DistinctNames, NamesNotDistinct, NamesOutOfOrder
 from portal.files.ranges import ByteRange
 from portal.files.zip_layout import ZipEntry, ZipSourceError
 from portal.files.zip_spool import SpooledZipLayout
@@ -293,12 +292,6 @@ def _stat_size(path: str) -> int:
         return -1
 
 
-class _NamesOutOfOrder(Exception):
-    """The database did not return the filenames in code-point order (see order_zip_prepare)."""
-
-
-class _NamesNotDistinct(Exception):
-    """Some file of the order is not called by its filename (see _zip_prepare_distinct)."""
 
 
 def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
@@ -314,9 +307,9 @@ def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
         try:
             try:
                 return _zip_prepare_distinct(project=project, order=order)
-            except _NamesNotDistinct:
+            except NamesNotDistinct:
                 return _zip_prepare(project=project, order=order, by_name=True)
-        except _NamesOutOfOrder:
+        except NamesOutOfOrder:
             logger.warning("order %s: filenames not in code-point order from the database; sorting in memory",
                            order.pk)
             return _zip_prepare(project=project, order=order, by_name=False)
@@ -341,7 +334,7 @@ def _collector_paused() -> Iterator[None]:
 def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     """The zip planned in one pass over the order's files in name order (every file: the
     names of those not AVAILABLE count too), all of them called by their filename (see
-    DistinctNames). _NamesNotDistinct, and the layout dropped, as soon as one is not: a name
+    DistinctNames). NamesNotDistinct, and the layout dropped, as soon as one is not: a name
     to sanitize or reserved, two alike (equal ones are adjacent; alike in one batch), else at
     the end (alike in two batches). The UniqueNames plan is then made instead."""
     files = _ZipFiles()
@@ -352,18 +345,9 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
 
     def in_name_order() -> Iterator[list[tuple]]:
         available = FileState.AVAILABLE
-        previous = ""  # below every name but the empty one, which is sanitized
         try:
             for batch in _batches(rows, NAME_BATCH):
-                filenames = [row[1] for row in batch]
-                # Strictly increasing (C loops): else two are equal (renamed) or out of order.
-                if not (previous < filenames[0] and all(map(operator.lt, filenames, filenames[1:]))):
-                    for before, after in zip([previous, *filenames], filenames):
-                        if after <= before:
-                            raise (_NamesNotDistinct if after == before else _NamesOutOfOrder)(after)
-                previous = filenames[-1]
-                if not names.add(filenames):
-                    raise _NamesNotDistinct()
+                names.add_in_order([row[1] for row in batch])
                 batch = [row for row in batch if row[8] == available]
                 # A direct file of the expected size is fine: one stat of its path (the usual
                 # case, a whole batch at once); anything else is asked in full, for the reason
@@ -380,7 +364,7 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
         finally:
             rows.close()
         if not names.distinct():
-            raise _NamesNotDistinct()
+            raise NamesNotDistinct()
 
     return _planned(project=project, order=order, plan=_build_zip(
         project=project, order=order, batches=in_name_order(), failed=failed, direct=direct,
@@ -458,7 +442,7 @@ def _zip_prepare(*, project: Project, order: Order, by_name: bool) -> OrderZip |
                 aside.append(found)
                 continue
             if previous is not None and found[0] <= previous:
-                raise _NamesOutOfOrder(found[0])
+                raise NamesOutOfOrder(found[0])
             previous = found[0]
             yield found
         if not by_name:

@@ -2,6 +2,7 @@
 delivery package, and how duplicates are renamed (the same everywhere)."""
 from __future__ import annotations
 
+import operator
 import os
 import re
 from array import array
@@ -139,6 +140,15 @@ _UNSAFE_CHARACTER = re.compile(r"[\\\x00-\x1f\x7f]")
 _BUCKET_BOUNDS = [-(1 << 63) + ((top + 1) << 56) for top in range(256)]
 
 
+class NamesOutOfOrder(Exception):
+    """Names that should come in code-point order (sorted by the database) did not: a
+    collation surprise."""
+
+
+class NamesNotDistinct(Exception):
+    """A name is not its own unique name (to sanitize, reserved, or alike another's)."""
+
+
 class DistinctNames:
     """Whether every name given is its own unique name, the usual order's case: safe as it is
     (sanitize_filename leaves it) and the same case-insensitively as no other name nor a
@@ -156,6 +166,22 @@ class DistinctNames:
     def __init__(self, reserved: Iterable[str] = ()):
         self._reserved = {sanitize_filename(name).casefold() for name in reserved}
         self._buckets = [array("q") for _ in range(256)]  # by the hash's top byte
+        self._last = ""  # of add_in_order: below every name but the empty one, which is sanitized
+
+    def add_in_order(self, names: list[str]) -> None:
+        """add() of a batch that continues the previous ones in strictly increasing code-point
+        order (rows sorted by name): NamesNotDistinct when a name equals the one before it or
+        add() is False, NamesOutOfOrder when a name sorts before the one before it."""
+        if not names:
+            return
+        # Strictly increasing (C loops): else two are equal (renamed) or out of order.
+        if not (self._last < names[0] and all(map(operator.lt, names, names[1:]))):
+            for before, after in zip([self._last, *names], names):
+                if after <= before:
+                    raise (NamesNotDistinct if after == before else NamesOutOfOrder)(after)
+        self._last = names[-1]
+        if not self.add(names):
+            raise NamesNotDistinct()
 
     def add(self, names: list[str]) -> bool:
         if not names:

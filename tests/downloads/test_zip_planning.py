@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.files.names import DistinctNames, unique_names
+from portal.files.names import DistinctNames, NamesNotDistinct, NamesOutOfOrder, unique_names
 from portal.files.zip_layout import MAX32, ZipEntry, ZipLayout
 from portal.files.zip_spool import SpooledZipLayout
 
@@ -42,6 +42,24 @@ def test_names_alike_in_different_batches_are_found_at_the_end():
     assert not names.distinct()
     names = DistinctNames(reserved=RESERVED)
     assert names.add(["README.txt"]) and names.add(["data.csv"]) and names.distinct()
+
+
+def test_names_added_in_order_must_increase_strictly_across_batches():
+    names = DistinctNames(reserved=RESERVED)
+    names.add_in_order(["a.txt", "b.txt"])
+    names.add_in_order([])
+    names.add_in_order(["c.txt"])
+    assert names.distinct()
+    with pytest.raises(NamesNotDistinct):  # equal to the last of the batch before
+        names.add_in_order(["c.txt", "d.txt"])
+    names = DistinctNames(reserved=RESERVED)
+    names.add_in_order(["b.txt"])
+    with pytest.raises(NamesOutOfOrder):  # sorts before the last of the batch before
+        names.add_in_order(["a.txt"])
+    with pytest.raises(NamesOutOfOrder):  # out of order inside the batch
+        DistinctNames(reserved=RESERVED).add_in_order(["b.txt", "a.txt"])
+    with pytest.raises(NamesNotDistinct):  # in order, but a reserved name
+        DistinctNames(reserved=RESERVED).add_in_order([sorted(RESERVED)[0]])
 
 
 # --- the batch layout ------------------------------------------------------------------------
