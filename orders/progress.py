@@ -87,7 +87,7 @@ def order_progress_refresh(*, project: Project, order_id: int, sub_order_ids=Non
 
 # --- downloads (called by orders.downloads) --------------------------------------------
 
-def _after_downloads(*, project: Project, order: Order, counted: "_CounterChanges") -> None:
+def _after_downloads(*, project: Project, order: Order, counted: _CounterChanges) -> None:
     """Under the order lock: the changed sub-orders' counters moved by what changed, the
     order's summed again, the STAGED sub-orders with no file AVAILABLE any more DONE (by
     their counter: no state index to probe the files by, and a STAGED sub-order has no
@@ -104,7 +104,7 @@ def _after_downloads(*, project: Project, order: Order, counted: "_CounterChange
     SubOrder.objects.filter(project=project, order_id=order.pk, id__in=list(changes)).update(
         available_count=_moved("available_count", {sub: a for sub, (a, _) in changes.items()}),
         error_count=_moved("error_count", {sub: e for sub, (_, e) in changes.items()}))
-    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=())
+    order_progress_refresh(project=project, order_id=order.pk, sub_order_ids=())  # no recount: summed again
     SubOrder.objects.filter(project=project, order_id=order.pk, state=SubOrderState.STAGED,
                             id__in=list(changes), available_count=0).update(
         state=SubOrderState.DONE, ended_at=timezone.now())
@@ -126,17 +126,19 @@ class _CounterChanges:
         self.by_sub_order: dict[int, tuple[int, int]] = {}
         self.files = 0
 
-    def add(self, sub_order_ids: list[int], *, available: int, errors: int) -> None:
-        for sub in sub_order_ids:
+    def add(self, changed: dict[int, int], *, available: int, errors: int) -> None:
+        """`changed`: how many files changed per sub-order; each moved the counters by
+        `available` and `errors`."""
+        for sub, count in changed.items():
             a, e = self.by_sub_order.get(sub, (0, 0))
-            self.by_sub_order[sub] = (a + available, e + errors)
-        self.files += len(sub_order_ids)
+            self.by_sub_order[sub] = (a + available * count, e + errors * count)
+        self.files += sum(changed.values())
 
 
 def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], from_state: str, state: str,
-                error_reason: str, now) -> list[int]:
-    """Files of the order among `file_ids` in `from_state` get `state`; returns the sub-order
-    of each changed file (one per file).
+                error_reason: str, now) -> dict[int, int]:
+    """Files of the order among `file_ids` in `from_state` get `state`; returns how many
+    changed in each sub-order.
 
     The primary key is the only index the statement offers (the other conditions are written
     as expressions no index matches). Given an indexable order condition, SQLite always and
@@ -147,7 +149,7 @@ def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], fro
     is HOT on PostgreSQL (same page, no index entry)."""
     ids = [int(i) for i in file_ids]
     if not ids:
-        return []
+        return {}
     if connection.vendor == "postgresql":
         wanted, ids_param = "id = ANY(%s::bigint[])", ids
     else:  # one JSON parameter: Django preparing ten thousand IN parameters cost more than the update
@@ -159,16 +161,17 @@ def _mark_files(*, project: Project, order_id: int, file_ids: Iterable[int], fro
     update_params = [str(state), error_reason, connection.ops.adapt_datetimefield_value(now), *where_params]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"{update} RETURNING sub_order_id", update_params)
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute(f"WITH changed AS ({update} RETURNING sub_order_id) "
+                           f"SELECT sub_order_id, COUNT(*) FROM changed GROUP BY sub_order_id", update_params)
+            return dict(cursor.fetchall())
         # SQLite: the rows counted by sub-order first (the transaction holds the write lock:
         # the update changes exactly these), then the update without RETURNING. Python's
         # sqlite3 lets go of the GIL and takes it back at every row it steps through, and a
         # zip marks its files in a thread beside the stream that needs the GIL.
         cursor.execute(f"SELECT sub_order_id, COUNT(*) FROM {table} {where} GROUP BY sub_order_id", where_params)
-        counts = cursor.fetchall()
+        counts = dict(cursor.fetchall())
         cursor.execute(update, update_params)
-        return [sub for sub, count in counts for sub in [sub] * count]
+        return counts
 
 
 @transaction.atomic
@@ -180,7 +183,7 @@ def order_files_mark_downloaded(*, project: Project, order: Order, file_ids: Ite
     sent = _mark_files(project=project, order_id=locked.pk, file_ids=ids, from_state=FileState.AVAILABLE,
                        state=FileState.DOWNLOADED, error_reason="", now=now)
     counted.add(sent, available=-1, errors=0)
-    if len(sent) < len(ids):  # some were not AVAILABLE: a failed download sent again at last
+    if counted.files < len(ids):  # some were not AVAILABLE: a failed download sent again at last
         retried = _mark_files(project=project, order_id=locked.pk, file_ids=ids, from_state=FileState.DOWNLOAD_ERROR,
                               state=FileState.DOWNLOADED, error_reason="", now=now)
         counted.add(retried, available=0, errors=-1)
