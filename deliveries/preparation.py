@@ -393,7 +393,6 @@ def _temp_dir() -> str | None:
     return getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or None
 
 
-
 class _Package:
     """The plan of a package: its files in name order (spooled), SHA256SUMS, the zip's size."""
 
@@ -431,7 +430,6 @@ class _Package:
     def close(self) -> None:
         self.files.close()
         self.sums.close()
-
 
 
 def _plan_package(*, project: Project, delivery: Delivery) -> _Package:

@@ -113,9 +113,15 @@ class _ZipFiles:
             self._direct_prefix = self.locator.path(StorageTier.ONLINE, project.slug) + os.sep
         return self._direct_prefix
 
+    def direct_paths_of(self, project: Project, sha256s: Iterable[str]) -> list[str]:
+        """The local paths of direct files, given their SHA-256s in hex (local ONLINE storage
+        only): one loop for a block of them."""
+        prefix, sep = self.direct_prefix(project), os.sep
+        return [f"{prefix}{sha[:2]}{sep}{sha}" for sha in sha256s]
+
     def direct_path(self, project: Project, sha256: str) -> str:
         """The local path of a direct file (local ONLINE storage only)."""
-        return f"{self.direct_prefix(project)}{sha256[:2]}{os.sep}{sha256}"
+        return self.direct_paths_of(project, [sha256])[0]
 
     def open_direct(self, project: Project, sha256: str) -> BinaryIO:
         return self.locator.open(StorageTier.ONLINE, location_for(project_slug=project.slug, sha256=sha256))
@@ -171,9 +177,8 @@ class _Sources:
         stop = min(first + len(sha256s), self.data_count)
         if stop <= first or not self._files.online_is_local:
             return [None] * len(sha256s)
-        prefix, sep = self._files.direct_prefix(self.project), os.sep
-        paths = [f"{prefix}{sha[:2]}{sep}{sha}" if is_direct else None
-                 for is_direct, sha in zip(self.direct[first:stop], map(bytes.hex, sha256s))]
+        paths = self._files.direct_paths_of(self.project, map(bytes.hex, sha256s[: stop - first]))
+        paths = [path if is_direct else None for path, is_direct in zip(paths, self.direct[first:stop])]
         return paths + [None] * (len(sha256s) - len(paths))
 
     def __call__(self, index: int, key: object) -> BinaryIO:
@@ -211,6 +216,12 @@ class OrderZip:
     @property
     def file_count(self) -> int:
         return self.sources.data_count
+
+    def close(self) -> None:
+        """Frees a plan that will not be sent: its layout's spools and its SHA256SUMS spool."""
+        self.layout.close()
+        if self.sources.sums is not None:
+            self.sources.sums.close()
 
     @property
     def notice_index(self) -> int | None:
@@ -290,8 +301,6 @@ def _stat_size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return -1
-
-
 
 
 def order_zip_prepare(*, project: Project, order: Order) -> OrderZip | None:
@@ -389,7 +398,7 @@ def _planned(*, project: Project, order: Order, plan: OrderZip) -> OrderZip | No
     """The plan with its manifest saved, or None (closed) when it holds nothing."""
     try:
         if not plan.file_count and not plan.failed:
-            plan.layout.close()
+            plan.close()
             return None
         zip_manifest.manifest_save(project=project, order=order, plan=plan)
     finally:
@@ -485,10 +494,10 @@ def _zip_resume(*, project: Project, order: Order, etag: str | None) -> OrderZip
         except (ValueError, KeyError, TypeError, OSError):
             return None
     if plan.layout.etag != header["etag"] or plan.file_count != header["count"]:
-        plan.layout.close()
+        plan.close()
         return None
     if not _zip_files_still_readable(project=project, order=order, plan=plan):
-        plan.layout.close()
+        plan.close()
         return None
     return plan
 
