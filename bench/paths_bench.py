@@ -360,6 +360,14 @@ def bench_delivery(w: World, n_files: int, profile: bool = False) -> None:
         t = time.perf_counter()
         subprocess.run(f"xargs -d '\\n' -a {listing} sha256sum > /dev/null", shell=True, check=True)
         t_sha = time.perf_counter() - t
+        # What the disk allows for the package's writes: the same files copied into one file
+        # (written back before the preparation starts, then deleted).
+        copy = DATA_DIR / "delivery-copy.bin"
+        t = time.perf_counter()
+        subprocess.run(f"xargs -d '\\n' -a {listing} cat > {copy}", shell=True, check=True)
+        t_copy = time.perf_counter() - t
+        copy.unlink()
+        os.sync()
         with project_scope(w.project):
             delivery = delivery_prepare(project=w.project, user=w.user, target=Target(
                 kind=ORDER, catalog_id=f"{delivery_codes.ORDER_PREFIX}{order.pk}", order_id=order.pk))
@@ -383,11 +391,12 @@ def bench_delivery(w: World, n_files: int, profile: bool = False) -> None:
                 stats.sort_stats("tottime").print_stats(25)
                 stats.sort_stats("cumulative").print_stats(40)
             assert status == "done", (status, Delivery.objects.get(pk=delivery.pk).error_message)
-        results.append((n, t_sha, t_prep, rss.growth_mib))
+        results.append((n, t_sha, t_copy, t_prep, rss.growth_mib))
         shutil.rmtree(DATA_DIR / "deliveries", ignore_errors=True)
-    for n, t_sha, t_prep, growth in results:
+    for n, t_sha, t_copy, t_prep, growth in results:
         print(f"  delivery          {n:,} files of 4 KiB: sha256sum {t_sha:6.2f} s   preparation {t_prep:6.2f} s   "
-              f"ratio {t_sha / t_prep:4.2f} of sha256sum (goal >= 0.7)   RSS +{growth:.1f} MiB")
+              f"ratio {t_sha / t_prep:4.2f} of sha256sum (goal >= 0.7)   RSS +{growth:.1f} MiB   "
+              f"(cat into one file {t_copy:6.2f} s: ratio {t_copy / t_prep:4.2f})")
 
 
 ROWS = ("paging", "metalink", "csv", "orderlist", "delivery")
