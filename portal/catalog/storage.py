@@ -37,6 +37,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.errors import Unavailable
+from portal.files.block_writer import write_new_file
 from portal.files.chunks import ChunkReader
 from portal.files.crc import crc32
 from portal.files.ranges import read_range
@@ -458,18 +459,22 @@ class Locator:
             return s3.read_range(self._check_key(area, key), start, length, chunk_size)
         return read_range(self.open(area, key), start, length, chunk_size)
 
-    def write(self, area: str, key: str, chunks: Iterable[bytes], *, exclusive: bool = False) -> bool:
+    def write(self, area: str, key: str, chunks: Iterable[bytes], *, exclusive: bool = False,
+              digest=None) -> bool:
         """Stores the bytes of `chunks` under the key, whole or not at all (an exception raised
         while iterating leaves nothing). `exclusive`: only when nothing is stored there yet
-        (returns False then). Returns True when written."""
+        (returns False then). `digest` (a hashlib object) is updated with every byte stored
+        (of a big local file, by the thread that writes it). Returns True when written."""
         s3 = self._object_storage(area)
+        target = None if s3 is not None else Path(self.path(area, key))
+        if target is not None and not exclusive:
+            _write_atomically(target, chunks, digest)
+            return True
+        if digest is not None:
+            chunks = _digested(chunks, digest)
         if s3 is not None:
             return s3.write(self._check_key(area, key), chunks, exclusive=exclusive)
-        target = Path(self.path(area, key))
-        if exclusive:
-            return _write_once(target, chunks)
-        _write_atomically(target, chunks)
-        return True
+        return _write_once(target, chunks)
 
     def delete(self, area: str, key: str) -> None:
         """Removes a file or a whole folder (a cache of an order or a delivery); harmless when gone."""
@@ -523,17 +528,23 @@ def storage_check() -> str:
 
 # --- writing ------------------------------------------------------------------------------
 
-def _write_atomically(target: Path, chunks: Iterable[bytes]) -> None:
+def _write_atomically(target: Path, chunks: Iterable[bytes], digest=None) -> None:
+    """Writes a temporary file beside `target` (big ones in aligned blocks by a thread, see
+    block_writer), renamed to it when complete."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part-{uuid.uuid4().hex}")
     try:
-        with open(tmp, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
+        write_new_file(str(tmp), chunks, digest=digest)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _digested(chunks: Iterable[bytes], digest) -> Iterator[bytes]:
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
 
 
 def _write_once(target: Path, chunks: Iterable[bytes]) -> bool:
