@@ -488,7 +488,7 @@ def _spool_package_distinct(*, project: Project, delivery: Delivery) -> _Package
     no pass over the names first. NamesNotDistinct, the package dropped, as soon as one is
     not (equal names are adjacent, alike ones in a batch are seen at once, in two batches at
     the end): the UniqueNames plan is made then."""
-    names = DistinctNames(reserved=[SUMS_NAME])
+    names = DistinctNames(reserved=[SUMS_NAME], temp_dir=_temp_dir())
     rows = selectors.package_rows(project=project, delivery=delivery, by_name=True)
 
     def in_name_order() -> Iterator[tuple]:
@@ -497,12 +497,13 @@ def _spool_package_distinct(*, project: Project, delivery: Delivery) -> _Package
                 names.add_in_order([row[1] for row in batch])
                 for row in batch:
                     yield (row[1], *row)
+            if not names.distinct():
+                raise NamesNotDistinct()
         finally:
             close = getattr(rows, "close", None)
             if close is not None:  # a server-side cursor
                 close()
-        if not names.distinct():
-            raise NamesNotDistinct()
+            names.close()
 
     return _spooled(in_name_order())
 

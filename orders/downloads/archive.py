@@ -358,7 +358,7 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
     files = _ZipFiles()
     failed: dict[int, tuple[str, str]] = {}
     direct = bytearray()
-    names = DistinctNames(reserved=selectors.RESERVED_ZIP_NAMES)
+    names = DistinctNames(reserved=selectors.RESERVED_ZIP_NAMES, temp_dir=_temp_dir())
     rows = selectors.zip_order_rows_by_name(project=project, order=order)
 
     def in_name_order() -> Iterator[list[tuple]]:
@@ -378,10 +378,11 @@ def _zip_prepare_distinct(*, project: Project, order: Order) -> OrderZip | None:
                     entries = list(_checked_one_by_one(batch, paths, files, direct, failed))
                 if entries:
                     yield entries
+            if not names.distinct():
+                raise NamesNotDistinct()
         finally:
             rows.close()
-        if not names.distinct():
-            raise NamesNotDistinct()
+            names.close()
 
     return _planned(project=project, order=order, plan=_build_zip(
         project=project, order=order, batches=in_name_order(), failed=failed, direct=direct,

@@ -98,6 +98,11 @@ ZIP_ROW_FIELDS = ("id", "filename", "size", "crc32", "sha256", "tier", "location
 ZIP_SOURCE_FIELDS = ("id", "tier", "location", "cache_path")
 
 
+# Rows of a zip's files fetched from the server-side cursor at a time: what its planning holds
+# besides the batch it lays out (archive.NAME_BATCH), at a million files part of the worker's peak.
+ZIP_ROW_FETCH = 2000
+
+
 def zip_candidate_rows(*, project: Project, order: Order, by_name: bool = False, file_ids=None):
     """The order's files AVAILABLE now (what a fresh order zip holds), as ZIP_ROW_FIELDS
     tuples, streamed from the database: by id, or by filename in code-point order when
@@ -115,7 +120,7 @@ def zip_candidate_rows(*, project: Project, order: Order, by_name: bool = False,
         files = files.order_by(Collate("filename", binary), "id")
     else:
         files = files.order_by("id")
-    return files.values_list(*ZIP_ROW_FIELDS).iterator(chunk_size=5000)
+    return files.values_list(*ZIP_ROW_FIELDS).iterator(chunk_size=ZIP_ROW_FETCH)
 
 
 ZIP_NAME_ROW_FIELDS = ZIP_ROW_FIELDS + ("state",)
@@ -128,7 +133,7 @@ def zip_order_rows_by_name(*, project: Project, order: Order):
     binary = "C" if connection.vendor == "postgresql" else "BINARY"
     return (OrderDataFile.objects.filter(project=project, order_id=order.pk)
             .order_by(Collate("filename", binary), "id")
-            .values_list(*ZIP_NAME_ROW_FIELDS).iterator(chunk_size=5000))
+            .values_list(*ZIP_NAME_ROW_FIELDS).iterator(chunk_size=ZIP_ROW_FETCH))
 
 
 def zip_source_rows(*, project: Project, order: Order, file_ids) -> list[tuple]:

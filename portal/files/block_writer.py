@@ -39,7 +39,7 @@ def write_new_file(path: str, chunks: Iterable[bytes], *, digest=None) -> int:
         data = first[:filled]
         if digest is not None:
             digest.update(data)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             _write_all(fd, data)
         finally:
@@ -57,7 +57,7 @@ def _open_for_blocks(path: str) -> tuple[int, bool]:
     direct = getattr(os, "O_DIRECT", 0)
     if direct:
         try:
-            return os.open(path, flags | direct, 0o644), True
+            return os.open(path, flags | direct, 0o666), True
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
@@ -66,7 +66,7 @@ def _open_for_blocks(path: str) -> tuple[int, bool]:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-    return os.open(path, flags, 0o644), False
+    return os.open(path, flags, 0o666), False
 
 
 def _fill(buffer: mmap.mmap, chunks: _Rest) -> int:

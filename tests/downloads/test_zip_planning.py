@@ -44,6 +44,24 @@ def test_names_alike_in_different_batches_are_found_at_the_end():
     assert names.add(["README.txt"]) and names.add(["data.csv"]) and names.distinct()
 
 
+@pytest.mark.parametrize("batches, distinct", [
+    ([["README.txt", "a1"], ["a2", "a3"], ["b1", "readme.TXT", "b2"]], False),  # in two spilled runs
+    ([["README.txt", "a1"], ["a2", "a3"], ["readme.TXT"]], False),  # spilled, in memory
+    ([["a1", "a2", "a3"], ["README.txt"], ["readme.TXT"]], False),  # in memory, after a spill
+    ([["README.txt", "a1"], ["a2", "a3"], ["b1"], ["readme.zip"]], True),
+])
+def test_hashes_spilled_to_disk_still_find_names_alike_in_any_two_batches(monkeypatch, tmp_path, batches, distinct):
+    from portal.files import names as names_module
+
+    monkeypatch.setattr(names_module, "SPILL_HASHES", 3)  # a run spilled once 3 hashes are held
+    names = DistinctNames(reserved=RESERVED, temp_dir=str(tmp_path))
+    assert all(names.add(batch) for batch in batches)
+    assert names._run_starts  # some hashes are on disk
+    assert names.distinct() == distinct
+    names.close()
+    assert names._spill is None
+
+
 def test_names_added_in_order_must_increase_strictly_across_batches():
     names = DistinctNames(reserved=RESERVED)
     names.add_in_order(["a.txt", "b.txt"])
