@@ -4,8 +4,8 @@ thread writes (and hashes) while the caller makes the next ones.
 A buffered write of gigabytes fills the page cache until the kernel throttles the writer to
 its writeback, which on the benched box was slower than the disk written directly (4 GiB: 4.7 s
 buffered, 1.7 s with O_DIRECT), and the writeback slowed the caller's own reads meanwhile. So
-a file bigger than one block is opened with O_DIRECT where the filesystem allows it (tmpfs does
-not: then it is written through the page cache as before), from page-aligned buffers (mmap),
+a file bigger than one block is opened with O_DIRECT where the filesystem allows it (where it
+does not, e.g. tmpfs before Linux 6.6, through the page cache as before), from page-aligned buffers (mmap),
 the last block padded and the file truncated to its length. The thread runs the system calls
 and the digest, both of which release the GIL. Smaller files are written in line.
 """
@@ -61,7 +61,7 @@ def _open_for_blocks(path: str) -> tuple[int, bool]:
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
-            # The filesystem has no direct I/O (tmpfs); some create the file before refusing.
+            # The filesystem has no direct I/O; some create the file before refusing.
             try:
                 os.unlink(path)
             except FileNotFoundError:
@@ -160,8 +160,7 @@ class _BlockWriter:
                     self._write(buffer, filled)
             except BaseException as exc:  # handed to the caller's thread
                 self._error = exc
-            if buffer is not None:
-                self._free.put(buffer)
+            self._free.put(buffer)
 
     def _write(self, buffer: mmap.mmap, filled: int) -> None:
         with memoryview(buffer) as view:
