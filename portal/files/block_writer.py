@@ -3,11 +3,11 @@ thread writes (and hashes) while the caller makes the next ones.
 
 A buffered write of gigabytes fills the page cache until the kernel throttles the writer to
 its writeback, which on the benched box was slower than the disk written directly (4 GiB: 4.7 s
-buffered, 1.7 s with O_DIRECT), and the writeback slowed the caller's own reads meanwhile. So
-a file bigger than one block is opened with O_DIRECT where the filesystem allows it (where it
-does not, e.g. tmpfs before Linux 6.6, through the page cache as before), from page-aligned buffers (mmap),
-the last block padded and the file truncated to its length. The thread runs the system calls
-and the digest, both of which release the GIL. Smaller files are written in line.
+buffered, 1.7 s with O_DIRECT). So a file bigger than one block is opened with O_DIRECT where
+the filesystem allows it (where it does not, e.g. an older tmpfs, it goes through the page
+cache as before) and written from page-aligned buffers (mmap), the last block padded and the
+file truncated to its length. The thread runs the system calls and the digest, both of which
+release the GIL. Smaller files are written in line.
 """
 from __future__ import annotations
 
