@@ -355,9 +355,9 @@ def bench_delivery(w: World, n_files: int, profile: bool = False, repeat: int = 
               f"ratio {t_sha / t_prep:4.2f} of sha256sum (goal >= 0.7)   RSS +{growth:.1f} MiB   "
               f"(cat into one file {t_copy:6.2f} s: ratio {t_copy / t_prep:4.2f})")
     if repeat > 1:
-        ratios = sorted(t_sha / t_prep for n, t_sha, _, t_prep, _ in results if n == n_files)
+        ratios = [t_sha / t_prep for n, t_sha, _, t_prep, _ in results if n == n_files]
         print(f"  delivery          {n_files:,} files, {len(ratios)} rounds: ratio median "
-              f"{ratios[len(ratios) // 2]:4.2f} (min {ratios[0]:4.2f}, max {ratios[-1]:4.2f})")
+              f"{statistics.median(ratios):4.2f} (min {min(ratios):4.2f}, max {max(ratios):4.2f})")
 
 
 def _delivery_round(w: World, order, listing: Path, profile: bool) -> tuple[float, float, float, float]:

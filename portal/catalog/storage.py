@@ -466,15 +466,15 @@ class Locator:
         (returns False then). `digest` (a hashlib object) is updated with every byte stored
         (of a big local file, by the thread that writes it). Returns True when written."""
         s3 = self._object_storage(area)
-        target = None if s3 is not None else Path(self.path(area, key))
-        if target is not None and not exclusive:
-            _write_atomically(target, chunks, digest)
-            return True
-        if digest is not None:
-            chunks = _digested(chunks, digest)
+        if digest is not None and (s3 is not None or exclusive):
+            chunks = _digested(chunks, digest)  # (a big local file is hashed by its writer thread)
         if s3 is not None:
             return s3.write(self._check_key(area, key), chunks, exclusive=exclusive)
-        return _write_once(target, chunks)
+        target = Path(self.path(area, key))
+        if exclusive:
+            return _write_once(target, chunks)
+        _write_atomically(target, chunks, digest)
+        return True
 
     def delete(self, area: str, key: str) -> None:
         """Removes a file or a whole folder (a cache of an order or a delivery); harmless when gone."""

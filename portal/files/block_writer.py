@@ -27,10 +27,11 @@ BUFFERS = 3
 _DONE = None
 
 
-def write_new_file(path: str, chunks: Iterable[bytes], *, digest=None) -> int:
+def write_new_file(path: str, chunks: Iterable[bytes], *, digest=None, direct: bool = True) -> int:
     """Writes the bytes of `chunks` into the new file `path` (it must not exist: O_EXCL) and
-    returns their count; `digest` (a hashlib object) is updated with them. An exception of
-    `chunks` or of a write propagates, the file left as far as it got (the caller removes it)."""
+    returns their count; `digest` (a hashlib object) is updated with them; `direct`: whether a
+    big file may bypass the page cache. An exception of `chunks` or of a write propagates, the
+    file left as far as it got (the caller removes it)."""
     chunks = _Rest(iter(chunks))
     # (Buffers are unmapped when dropped: a write error's traceback may still hold a view.)
     first = mmap.mmap(-1, BLOCK)
@@ -45,16 +46,17 @@ def write_new_file(path: str, chunks: Iterable[bytes], *, digest=None) -> int:
         finally:
             os.close(fd)
         return filled
-    fd, direct = _open_for_blocks(path)
+    fd, direct = _open_for_blocks(path, direct)
     try:
         return _BlockWriter(fd, direct, digest).run(first, chunks)
     finally:
         os.close(fd)
 
 
-def _open_for_blocks(path: str) -> tuple[int, bool]:
+def _open_for_blocks(path: str, allow_direct: bool) -> tuple[int, bool]:
+    """A descriptor on the new file, and whether it bypasses the page cache."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    direct = getattr(os, "O_DIRECT", 0)
+    direct = getattr(os, "O_DIRECT", 0) if allow_direct else 0
     if direct:
         try:
             return os.open(path, flags | direct, 0o666), True

@@ -52,6 +52,15 @@ def test_ranged_reads_stream_the_requested_bytes(s3_storage):
         list(locator.read_range(storage.ORDER_CACHE, "alpha/1/big", len(DATA) - 5, 10))
 
 
+def test_a_write_hashes_what_it_stores(s3_storage):
+    locator = storage.Locator()
+    digest = hashlib.sha256()
+    assert locator.write(storage.DELIVERY_CACHE, "alpha/2/g1/package.zip", [DATA[:7], b"", DATA[7:]], digest=digest)
+    with locator.open(storage.DELIVERY_CACHE, "alpha/2/g1/package.zip") as handle:
+        assert handle.read() == DATA
+    assert digest.hexdigest() == hashlib.sha256(DATA).hexdigest()
+
+
 def test_missing_objects_are_os_errors_and_bad_keys_refused(s3_storage):
     locator = storage.Locator()
     assert not locator.exists(storage.ORDER_CACHE, "alpha/1/none")

@@ -24,6 +24,20 @@ def test_file_digests_in_one_pass(tmp_path):
     assert sha == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("exclusive", [False, True])
+@pytest.mark.parametrize("size", [3, 9 * 1024 * 1024 + 5])  # in line; in blocks by the writer thread
+def test_a_local_write_hashes_what_it_stores(settings, tmp_path, exclusive, size):
+    settings.DELIVERY_CACHE_DIR = tmp_path / "delivery-cache"
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    digest = hashlib.sha256()
+    chunks = (data[i:i + 1_000_000] for i in range(0, size, 1_000_000))
+    assert storage.Locator().write(storage.DELIVERY_CACHE, "alpha/2/g1/package.zip", chunks, exclusive=exclusive,
+                                   digest=digest)
+    assert (tmp_path / "delivery-cache/alpha/2/g1/package.zip").read_bytes() == data
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert [p.name for p in (tmp_path / "delivery-cache/alpha/2/g1").iterdir()] == ["package.zip"]  # no part left
+
+
 def test_factory_file_lives_where_location_says(project, settings):
     f = DataFileFactory(project=project, content=b"hello")
     path = settings.ONLINE_STORAGE_DIR / f.location

@@ -14,6 +14,7 @@ from deliveries import preparation
 from deliveries.models import Delivery, DeliveryArtifact, DeliveryStatus
 from portal.catalog import storage
 from portal.catalog.models import DataFile, DataType, StorageTier
+from portal.files import block_writer
 from portal.files.names import unique_names
 from portal.files.zip_layout import ZipEntry, ZipLayout, sha256sums_content
 from portal.tenancy.scope import project_scope
@@ -84,6 +85,18 @@ def test_the_package_has_the_bytes_of_a_zip_layout_of_its_entries(member, run_ta
     artifacts = _check_package(member, obj)
     assert DeliveryArtifact.unscoped_objects.filter(delivery=delivery_row(member.project, obj.ip_id)).count() == \
         len(artifacts) == len(NAMES) + 3
+
+
+@pytest.mark.django_db
+def test_a_package_of_many_blocks_is_written_and_hashed_by_the_writer_thread(member, run_tasks, monkeypatch):
+    # Blocks of 4 KiB: the package (~5 KiB of files and their headers) goes through the writer
+    # thread, its last block padded for O_DIRECT and the file truncated back.
+    monkeypatch.setattr(block_writer, "BLOCK", block_writer.ALIGN)
+    obj = _object_with_many_names(member.project)
+    DataFileFactory(data_object=obj, filename="big.dat", content=bytes(range(256)) * 20)
+    prepare(member, obj.ip_id, run_tasks)
+    archive = _check_package(member, obj)[0]
+    assert archive["size"] > 2 * block_writer.ALIGN and archive["size"] % block_writer.ALIGN
 
 
 def _build(member, obj) -> str:

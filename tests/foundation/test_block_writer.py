@@ -1,4 +1,5 @@
 """Big files written in aligned blocks by a thread (O_DIRECT where the filesystem allows it)."""
+import fcntl
 import hashlib
 import os
 import resource
@@ -30,26 +31,24 @@ def test_the_file_holds_every_byte_and_the_digest_sees_them(tmp_path, total):
     assert digest.hexdigest() == hashlib.sha256(expected).hexdigest()
 
 
-def test_a_big_file_is_written_with_direct_io_where_the_filesystem_allows_it(tmp_path):
-    fd, direct = block_writer._open_for_blocks(str(tmp_path / "probe"))
+def test_a_big_file_bypasses_the_page_cache_where_the_filesystem_allows_it(tmp_path):
+    fd, direct = block_writer._open_for_blocks(str(tmp_path / "probe"), True)
+    try:
+        if not direct:
+            pytest.skip("no O_DIRECT on this filesystem: the page-cache path is what runs")
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
+    finally:
+        os.close(fd)
+    fd, direct = block_writer._open_for_blocks(str(tmp_path / "cached"), False)
     os.close(fd)
-    if not direct:
-        pytest.skip("no O_DIRECT on this filesystem: the page-cache path is what runs")
-    assert os.path.getsize(tmp_path / "probe") == 0
+    assert not direct
 
 
 def test_through_the_page_cache_too(tmp_path):
     # What a filesystem without direct I/O gets (the fallback of _open_for_blocks).
     total = 2 * BLOCK + 999
-    fd = os.open(tmp_path / "out.bin", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     digest = hashlib.sha256()
-    try:
-        chunks = block_writer._Rest(pieces(total))
-        first = block_writer.mmap.mmap(-1, BLOCK)
-        assert block_writer._fill(first, chunks) == BLOCK
-        assert block_writer._BlockWriter(fd, False, digest).run(first, chunks) == total
-    finally:
-        os.close(fd)
+    assert write_new_file(str(tmp_path / "out.bin"), pieces(total), digest=digest, direct=False) == total
     expected = b"".join(pieces(total))
     assert (tmp_path / "out.bin").read_bytes() == expected
     assert digest.hexdigest() == hashlib.sha256(expected).hexdigest()
