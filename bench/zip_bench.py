@@ -9,6 +9,8 @@ one project, one user with a bearer token, an order of N ONLINE files totalling 
      read from the page cache and compare the serving paths, not the disk);
   2. gunicorn -> curl of the single big file (GET /orders/files/{id});
   3. gunicorn -> curl of the order zip (GET /user/orders/{id}/download);
+  4. with the single file, gunicorn -> curl of the order's files read and CRC-checked by a bare
+     WSGI app (bench/verified_stream.py): what any CRC-checked stream costs, portal or not;
 and prints MB/s for each and the peak RSS of the gunicorn workers during each transfer.
 """
 from __future__ import annotations
@@ -164,6 +166,15 @@ def check_resume(url: str, token: str, work: Path, reset, manifests: Path) -> No
     part.unlink()
 
 
+def wait_for_port(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def warm_workers(url: str, token: str, workers: int) -> None:
     """HEAD requests, several at once, so every gunicorn worker has served one (imports, URL
     resolver, database connection) before anything is timed."""
@@ -315,7 +326,7 @@ def main() -> None:
     from portal.catalog import storage
     from portal.catalog.models import StorageTier
 
-    gunicorn = None
+    gunicorn = verified_server = None
     try:
         project, user, token, dataset = bench_installation()
         total = int(args.gb * 1024**3)
@@ -392,12 +403,16 @@ def main() -> None:
              "-w", str(args.workers), "--timeout", "600", "--log-level", "warning"],
             cwd=ROOT, env=env)
         base = f"http://127.0.0.1:{port}/api/v1/rs-order"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port)
+        if big is not None:
+            verified_port = free_port()
+            verified_server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "bench.verified_stream:application", "-b",
+                 f"127.0.0.1:{verified_port}", "-w", str(args.workers), "--timeout", "600", "--log-level", "warning"],
+                cwd=ROOT, env={**env, "VERIFIED_STREAM_PATHS": str(path_list)})
+            verified_url = f"http://127.0.0.1:{verified_port}/"
+            wait_for_port(verified_port)
+            verified_times = []
         time.sleep(1.0)
         idle = RssWatcher(gunicorn.pid)
         with idle:
@@ -422,6 +437,9 @@ def main() -> None:
                     code, single_bytes, seconds = curl(f"{base}/orders/files/{single_id}?scope=bench", token)
                 assert code == 200 and single_bytes == big.size, (code, single_bytes)
                 single_times.append(seconds)
+                code, verified_bytes, seconds = curl(verified_url, token)
+                assert code == 200 and verified_bytes == size_all, (code, verified_bytes)
+                verified_times.append(seconds)
             with RssWatcher(gunicorn.pid) as zip_rss:
                 code, zip_bytes, zip_seconds = curl(f"{base}/user/orders/{zip_order.pk}/download?scope=bench", token)
             assert code == 200 and zip_bytes > size_all, (code, zip_bytes)
@@ -437,7 +455,9 @@ def main() -> None:
             print("\nrounds (cat s, zip s, zip/cat):  " + "  ".join(
                 f"({c:.2f}, {z:.2f}, {(zip_bytes / z) / (size_all / c):.2f})" for c, z, _ in runs))
             if single_times:
-                print("rounds (single file s):  " + "  ".join(f"{t:.2f}" for t in single_times))
+                print("rounds (single file s, verified stream s, zip/single):  " + "  ".join(
+                    f"({s:.2f}, {v:.2f}, {(zip_bytes / z) / (single_bytes / s):.2f})"
+                    for s, v, (_, z, _) in zip(single_times, verified_times, runs)))
         # The best of each (the least disturbed by other load on the machine).
         single_seconds = min(single_times) if single_times else 0.0
         cat_seconds = min(r[0] for r in runs)
@@ -460,8 +480,13 @@ def main() -> None:
             print(f"  {args.reference_files}-file zip peak RSS   {reference_rss.peak_mib:8.0f} MiB   "
                   f"(big zip: +{zip_rss.peak_mib - reference_rss.peak_mib:.0f} MiB, goal <= 30, and < 150 MiB)")
         if big is not None:
+            verified_seconds = min(verified_times)
             print(f"  zip / single file         {rate(zip_bytes, zip_seconds) / rate(single_bytes, single_seconds):8.2f}"
                   "   (goal >= 0.9 for big files)")
+            print(f"  verified stream / single  {rate(size_all, verified_seconds) / rate(single_bytes, single_seconds):8.2f}"
+                  "   (the files read and CRC-checked by a bare WSGI app: the most a checked stream gets here)")
+            print(f"  zip / verified stream     {rate(zip_bytes, zip_seconds) / rate(size_all, verified_seconds):8.2f}"
+                  "   (what the portal adds to reading and checking the bytes)")
         print(f"  zip / cat                 {rate(zip_bytes, zip_seconds) / rate(size_all, cat_seconds):8.2f}"
               "   (goal >= 0.8 for many small files)")
         print(f"  idle worker RSS           {idle.peak_mib:8.0f} MiB")
@@ -474,9 +499,10 @@ def main() -> None:
                          lambda: OrderDataFile.unscoped_objects.filter(order=zip_order).update(
                              state=FileState.AVAILABLE), manifests)
     finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=30)
+        for server in (gunicorn, verified_server):
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -369,6 +369,15 @@ class ZipLayout:
 
 # --- records (one implementation for ZipLayout and zip_spool.SpooledZipLayout) -------------
 
+# The data of an entry of BIG_ENTRY bytes or more is read BIG_ENTRY_READ bytes at a time. Every
+# chunk costs the same Python on its way to the socket (the generators, the server's write),
+# and that code runs from cold caches after each big copy. A/B on 2026-12-06, a 2 GiB zip of 20
+# files through gunicorn against a bare read-and-CRC loop (bench/verified_stream.py, 1 MiB):
+# 0.93-0.94 of it with 1 MiB reads, 0.98 with 2 MiB, 1.03 with 4 MiB (medians of 6 rounds).
+# Small entries keep the caller's chunk size (memory per download).
+BIG_ENTRY = 16 * 1024 * 1024
+BIG_ENTRY_READ = 4 * 1024 * 1024
+
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 
@@ -377,14 +386,17 @@ def iter_entry_data(data: bytes | None, open_entry: Callable[[], BinaryIO], entr
                     size: int, expected_crc: int, first: int, last: int, chunk_size: int,
                     verify_crc: bool) -> Iterator[tuple[bytes, bool]]:
     """(chunk, is_last) for bytes first..last of an entry's data: `data` when in memory, else
-    read through `open_entry()`. Read whole, the data is CRC-checked before its last chunk
-    leaves; a missing, short or changed file raises ZipSourceError (`entry()` describes it)."""
+    read through `open_entry()`, in chunks of `chunk_size` (BIG_ENTRY_READ from BIG_ENTRY bytes
+    on). Read whole, the data is CRC-checked before its last chunk leaves; a missing, short or
+    changed file raises ZipSourceError (`entry()` describes it)."""
     if data is not None:
         for i in range(first, last + 1, chunk_size):
             j = min(i + chunk_size, last + 1)
             yield data[i:j], j == last + 1
         return
     whole = first == 0 and last == size - 1
+    if last - first + 1 >= BIG_ENTRY:
+        chunk_size = max(chunk_size, BIG_ENTRY_READ)
     try:
         handle = open_entry()
     except OSError as exc:

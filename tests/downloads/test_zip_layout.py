@@ -278,3 +278,33 @@ def test_small_entries_are_sent_in_few_chunks():
     layout = ZipLayout(entries)
     chunks = list(layout.iter_range(0, None, chunk_size=256 * 1024))
     assert len(chunks) <= 3 and sum(map(len, chunks)) == len(layout)
+
+
+def test_big_entries_are_read_in_bigger_chunks_and_still_checked(tmp_path, monkeypatch):
+    from portal.files import zip_layout
+
+    monkeypatch.setattr(zip_layout, "BIG_ENTRY", 256 * 1024)
+    monkeypatch.setattr(zip_layout, "BIG_ENTRY_READ", 128 * 1024)
+    rng = random.Random(3)
+    big, small = rng.randbytes(300 * 1024 + 5), rng.randbytes(200 * 1024)
+    (tmp_path / "big").write_bytes(big)
+    (tmp_path / "small").write_bytes(small)
+    layout = ZipLayout([_file_entry(tmp_path / "big", "big"), _file_entry(tmp_path / "small", "small")])
+    chunks = list(layout.iter_range(0, None, chunk_size=64 * 1024))
+    sizes = [len(chunk) for chunk in chunks]
+    # The big entry's data in chunks of BIG_ENTRY_READ, the small one's in the caller's 64 KiB.
+    assert sizes.count(128 * 1024) == 2 and sizes.count(64 * 1024) == 3, sizes
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(b"".join(chunks))
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.read("big") == big and zf.read("small") == small
+    # A range inside the big entry is the same bytes, read in big chunks too.
+    start, _ = layout.data_span(0)
+    assert b"".join(layout.iter_range(start + 1, start + 200_000, chunk_size=64 * 1024)) == big[1:200_001]
+    # Changed on disk (same size): the last chunk of the big entry never leaves.
+    (tmp_path / "big").write_bytes(big[:-1] + bytes([big[-1] ^ 1]))
+    sent = []
+    with pytest.raises(ZipSourceError, match="CRC-32"):
+        for chunk in layout.iter_range(0, None, chunk_size=64 * 1024):
+            sent.append(chunk)
+    assert sum(map(len, sent)) < layout.data_span(0)[0] + len(big)
