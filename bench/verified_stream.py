@@ -35,5 +35,5 @@ def _stream(paths: list[str]):
         crc = 0
         with open(path, "rb") as handle:
             while chunk := handle.read(CHUNK):
-                crc = crc32(chunk, crc)
+                crc = crc32(chunk, crc)  # the zip's work per byte; the value is not needed
                 yield chunk
