@@ -371,12 +371,13 @@ class ZipLayout:
 
 # The data of an entry of BIG_ENTRY bytes or more is read BIG_ENTRY_READ bytes at a time. Every
 # chunk costs the same Python on its way to the socket (the generators, the server's write),
-# and that code runs from cold caches after each big copy. A/B on 2026-12-06, a 2 GiB zip of 20
-# files through gunicorn against a bare read-and-CRC loop (bench/verified_stream.py, then at 1 MiB):
-# 0.93-0.94 of it with 1 MiB reads, 0.98 with 2 MiB, 1.03 with 4 MiB (medians of 6 rounds).
+# and that code runs from cold caches after each big copy. zip_bench.py, 2 GiB in 20 files
+# through gunicorn, zip / single file (sendfile): 1 MiB reads 0.89-0.90, 2 MiB 0.97-1.06, 4 MiB
+# 0.95-1.03 on one box; on a faster one 4 MiB did worse than 1 MiB (0.82-0.86 vs 0.88-0.94).
+# 2 MiB: as fast where bigger reads help, a third of the 4 MiB reads' extra memory (+2 MiB).
 # Small entries keep the caller's chunk size (memory per download).
 BIG_ENTRY = 16 * 1024 * 1024
-BIG_ENTRY_READ = 4 * 1024 * 1024
+BIG_ENTRY_READ = 2 * 1024 * 1024
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
