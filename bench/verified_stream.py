@@ -2,8 +2,9 @@
 
     gunicorn --chdir ROOT bench.verified_stream:application   (VERIFIED_STREAM_PATHS=<list file>)
 
-GET answers the files named in the list (one path a line) one after the other, read 2 MiB at a
-time with their CRC-32 computed on the way, as the order zip reads its entries, but with no
+GET answers the files named in the list (one path a line) one after the other, read
+BIG_ENTRY_READ bytes at a time with their CRC-32 computed on the way, as the order zip reads its
+big entries, but with no
 Django, no zip records, no bookkeeping. Next to the single file (sent by sendfile, never read
 by the server) it shows what reading and checking every byte costs on this machine; next to
 the order zip, what the portal adds to that.

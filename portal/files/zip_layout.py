@@ -374,7 +374,7 @@ class ZipLayout:
 # and that code runs from cold caches after each big copy. zip_bench.py, 2 GiB in 20 files
 # through gunicorn, zip / single file (sendfile): 1 MiB reads 0.89-0.90, 2 MiB 0.97-1.06, 4 MiB
 # 0.95-1.03 on one box; on a faster one 4 MiB did worse than 1 MiB (0.82-0.86 vs 0.88-0.94).
-# 2 MiB: as fast where bigger reads help, a third of the 4 MiB reads' extra memory (+2 MiB).
+# 2 MiB: as fast where bigger reads help, +2 MiB of worker RSS where 4 MiB reads cost +6.
 # Small entries keep the caller's chunk size (memory per download).
 BIG_ENTRY = 16 * 1024 * 1024
 BIG_ENTRY_READ = 2 * 1024 * 1024
